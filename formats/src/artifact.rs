@@ -1,0 +1,171 @@
+//! The projection artifact: what the aggregator publishes and phones apply.
+//!
+//! It carries the PCA of all embeddings seen (mean, top-k unit components, their
+//! explained variance) for one model, under a version number. Phones use it to turn
+//! a 1280-d embedding into k-d codes ([`ProjectionArtifact::project`]) and upload
+//! those instead. It is one [`codec`](crate::codec) frame with a bincode body.
+
+use crate::codec::{self, FrameKind};
+use crate::error::FormatError;
+use crate::model_id::ModelId;
+use crate::shard::MAX_DIM;
+use serde::{Deserialize, Serialize};
+
+/// Most components an artifact may carry.
+pub const MAX_K: u32 = 1024;
+
+/// The frame kind of a projection artifact.
+pub const ARTIFACT_FRAME: FrameKind = FrameKind {
+    name: "projection artifact",
+    magic: *b"FRUITPRJ",
+    version: 1,
+    max_body_len: 64 + (MAX_DIM as u64) * (MAX_K as u64 + 1) * 4 + (MAX_K as u64) * 16 + 4096,
+};
+
+/// A published PCA projection for one embedding model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectionArtifact {
+    /// Monotonic version; codes are tagged with it.
+    pub version: u32,
+    /// The model whose embeddings this projects.
+    pub model_id: ModelId,
+    /// When it was computed, Unix milliseconds.
+    pub created_unix_ms: u64,
+    /// Embedding dimension.
+    pub dim: u32,
+    /// Number of components.
+    pub k: u32,
+    /// Number of embeddings the PCA was computed from.
+    pub rows: u64,
+    /// Mean embedding, `dim` values.
+    pub mean: Vec<f32>,
+    /// Unit principal components, `k x dim` row-major, by decreasing variance.
+    pub components: Vec<f32>,
+    /// Variance along each component (sample variance, `n - 1` denominator).
+    pub explained_variance: Vec<f64>,
+    /// Each component's share of the total variance.
+    pub explained_variance_ratio: Vec<f64>,
+    /// Total variance of the data (trace of the covariance).
+    pub total_variance: f64,
+}
+
+impl ProjectionArtifact {
+    /// Encodes the artifact into its stored form, after checking it.
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        self.validate()?;
+        Ok(codec::encode_framed(&ARTIFACT_FRAME, self))
+    }
+
+    /// Decodes a stored artifact, refusing anything truncated, altered or inconsistent.
+    pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        let artifact: Self = codec::decode_framed(&ARTIFACT_FRAME, bytes)?;
+        artifact.validate()?;
+        Ok(artifact)
+    }
+
+    /// Component `i` as a unit vector of `dim` values.
+    pub fn component(&self, i: usize) -> &[f32] {
+        let d = self.dim as usize;
+        &self.components[i * d..(i + 1) * d]
+    }
+
+    /// Projects one embedding onto the components: `k` codes.
+    ///
+    /// Panics if `embedding` does not have `dim` values; callers check dimensions
+    /// when they accept input.
+    pub fn project(&self, embedding: &[f32]) -> Vec<f32> {
+        assert_eq!(embedding.len(), self.dim as usize, "embedding dimension");
+        let centred: Vec<f32> = embedding.iter().zip(&self.mean).map(|(x, m)| x - m).collect();
+        (0..self.k as usize)
+            .map(|i| self.component(i).iter().zip(&centred).map(|(c, x)| c * x).sum())
+            .collect()
+    }
+
+    /// Maps codes back into embedding space (mean plus the components' span).
+    pub fn reconstruct(&self, codes: &[f32]) -> Vec<f32> {
+        let mut out = self.mean.clone();
+        for (i, code) in codes.iter().enumerate().take(self.k as usize) {
+            for (o, c) in out.iter_mut().zip(self.component(i)) {
+                *o += code * c;
+            }
+        }
+        out
+    }
+
+    /// Checks that sizes agree and every number is finite.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let bad = |reason: String| Err(FormatError::Inconsistent { kind: "projection artifact", reason });
+        if self.dim == 0 || self.dim > MAX_DIM || self.k == 0 || self.k > MAX_K || self.k > self.dim {
+            return bad(format!("dim {} and k {} out of range", self.dim, self.k));
+        }
+        let (d, k) = (self.dim as usize, self.k as usize);
+        if self.mean.len() != d || self.components.len() != k * d {
+            return bad(format!(
+                "mean has {} values and components {}, expected {d} and {}",
+                self.mean.len(),
+                self.components.len(),
+                k * d
+            ));
+        }
+        if self.explained_variance.len() != k || self.explained_variance_ratio.len() != k {
+            return bad("explained variance length differs from k".into());
+        }
+        let all_finite = self.mean.iter().chain(&self.components).all(|v| v.is_finite())
+            && self.explained_variance.iter().chain(&self.explained_variance_ratio).all(|v| v.is_finite())
+            && self.total_variance.is_finite();
+        if !all_finite {
+            return bad("non-finite number".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 2-component projection of 3-d space onto its first two axes.
+    fn axes() -> ProjectionArtifact {
+        ProjectionArtifact {
+            version: 4,
+            model_id: ModelId::of_bytes(b"m"),
+            created_unix_ms: 1,
+            dim: 3,
+            k: 2,
+            rows: 10,
+            mean: vec![1.0, 2.0, 3.0],
+            components: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            explained_variance: vec![5.0, 2.0],
+            explained_variance_ratio: vec![0.625, 0.25],
+            total_variance: 8.0,
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let a = axes();
+        assert_eq!(ProjectionArtifact::decode(&a.encode().unwrap()).unwrap(), a);
+    }
+
+    #[test]
+    fn projects_centred_embeddings_and_reconstructs_their_span() {
+        let a = axes();
+        assert_eq!(a.project(&[2.0, 0.0, 9.0]), vec![1.0, -2.0]);
+        assert_eq!(a.reconstruct(&[1.0, -2.0]), vec![2.0, 0.0, 3.0]);
+    }
+
+    #[test]
+    fn tampered_or_inconsistent_artifacts_are_refused() {
+        let bytes = axes().encode().unwrap();
+        let mut tampered = bytes.clone();
+        tampered[30] ^= 0x40;
+        assert!(matches!(ProjectionArtifact::decode(&tampered), Err(FormatError::ChecksumMismatch { .. })));
+        assert!(ProjectionArtifact::decode(&bytes[..bytes.len() - 3]).is_err());
+        let mut short = axes();
+        short.components.pop();
+        assert!(short.encode().is_err());
+        let mut nan = axes();
+        nan.mean[1] = f32::NAN;
+        assert!(nan.encode().is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! The one definition of every format that crosses the phone/cloud boundary.
+//!
+//! * [`shard`]: a batch of embeddings from one device, as uploaded by phones and read
+//!   by the aggregator.
+//! * [`artifact`]: the projection (PCA mean and components) the aggregator publishes
+//!   and phones apply.
+//!
+//! Both are framed by [`codec`], the only module that knows about bincode. This crate
+//! does no I/O: it turns bytes into values and back, with hard limits checked before
+//! anything is allocated, so hostile input costs nothing but a typed error.
+
+pub mod artifact;
+pub mod codec;
+pub mod error;
+pub mod model_id;
+pub mod shard;
+
+pub use artifact::ProjectionArtifact;
+pub use error::FormatError;
+pub use model_id::ModelId;
+pub use shard::{Encoding, Shard, ShardHeader};

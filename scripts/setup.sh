@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the Rust toolchain; idempotent and quick when
+# everything is already there.
+#   - Python reference tools (ONNX Runtime, scikit-learn, Pillow, numpy, pytest)
+#   - the real fruit photos from Debian's tuxpaint-stamps-default into data/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
+bash scripts/fetch-photos.sh
