@@ -1,0 +1,262 @@
+//! The `aggregator` command line (clap derive) and its dispatch.
+
+use crate::eigen::Solver;
+use crate::finalize;
+use crate::pipeline;
+use crate::run::{self, RunOptions};
+use crate::storage::{LocalDir, Storage};
+use crate::synth::Synthetic;
+use crate::{clock, estimate, inspect};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fruits_formats::ModelId;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fs;
+use std::path::PathBuf;
+
+/// The Fruits aggregator: shards of embeddings in, a published PCA projection out.
+#[derive(Debug, Parser)]
+#[command(name = "aggregator", version)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Eigensolver choice shared by `run` and `finalize`.
+#[derive(Debug, clap::Args)]
+pub struct SolverArgs {
+    /// Components to publish.
+    #[arg(long)]
+    pub k: u32,
+    /// Use the exact (full) eigendecomposition instead of the randomized solver.
+    #[arg(long)]
+    pub exact: bool,
+    /// Seed of the randomized solver.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl SolverArgs {
+    fn solver(&self) -> Solver {
+        if self.exact { Solver::Exact } else { Solver::Randomized { seed: self.seed } }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Sketch every shard under --input, finalize and publish to --output.
+    Run {
+        /// Input storage root (shards are every `*.shard` below it).
+        #[arg(long)]
+        input: PathBuf,
+        /// Output storage root (models/, runs/, quarantine/).
+        #[arg(long)]
+        output: PathBuf,
+        /// Solver options.
+        #[command(flatten)]
+        solver: SolverArgs,
+        /// Model every shard must come from (default: the first valid shard's).
+        #[arg(long)]
+        model_id: Option<ModelId>,
+        /// Run name (default: run-<unix ms>).
+        #[arg(long)]
+        run_id: Option<String>,
+    },
+    /// Sketch the given shard keys (default: all) into one stored sketch.
+    Sketch {
+        /// Input storage root.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output storage root, for quarantined shards.
+        #[arg(long)]
+        output: PathBuf,
+        /// Run name, for `quarantine/<run>/`.
+        #[arg(long)]
+        run_id: String,
+        /// Model every shard must come from (pass it when sketching in parallel tasks).
+        #[arg(long)]
+        model_id: Option<ModelId>,
+        /// Where to write the sketch.
+        #[arg(long)]
+        out: PathBuf,
+        /// Shard keys relative to --input.
+        keys: Vec<String>,
+    },
+    /// Merge stored sketches (in path order, fixed tree) into one.
+    Merge {
+        /// Where to write the merged sketch.
+        #[arg(long)]
+        out: PathBuf,
+        /// Sketch files.
+        #[arg(required = true)]
+        sketches: Vec<PathBuf>,
+    },
+    /// Finalize a sketch and publish the projection to --output.
+    Finalize {
+        /// The sketch file.
+        #[arg(long)]
+        sketch: PathBuf,
+        /// Output storage root.
+        #[arg(long)]
+        output: PathBuf,
+        /// Solver options.
+        #[command(flatten)]
+        solver: SolverArgs,
+    },
+    /// Describe a shard, sketch or projection artifact.
+    Inspect {
+        /// The file.
+        file: PathBuf,
+        /// Print everything as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Price a month of uploads and aggregation on AWS (eu-west-3) for each upload mode.
+    Estimate {
+        /// Active devices uploading in the month.
+        #[arg(long, default_value_t = 10_000)]
+        devices: u64,
+        /// Photos per device per month.
+        #[arg(long, default_value_t = 30)]
+        photos_per_device_month: u64,
+        /// Components kept (width of projected codes).
+        #[arg(long, default_value_t = 50)]
+        k: u32,
+        /// Rows per shard (per PUT) in batched modes.
+        #[arg(long, default_value_t = 64)]
+        batch_size: u64,
+        /// Mean bytes of one uploaded photo.
+        #[arg(long, default_value_t = 100_000)]
+        photo_bytes: u64,
+        /// Aggregator rows per second on one core node.
+        #[arg(long, default_value_t = 5_000.0)]
+        rows_per_sec_per_node: f64,
+        /// EMR core nodes.
+        #[arg(long, default_value_t = 2)]
+        core_nodes: u32,
+    },
+    /// Write synthetic shards (spectrum 1/i, large positive mean) for tests and benchmarks.
+    Synth {
+        /// Total rows.
+        #[arg(long)]
+        rows: usize,
+        /// Embedding dimension.
+        #[arg(long, default_value_t = 1280)]
+        dim: usize,
+        /// Number of shards.
+        #[arg(long)]
+        shards: usize,
+        /// Output storage root (shards go under incoming/).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed naming the data set.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} shards ({per_sec})")
+            .expect("valid template"),
+    );
+    bar
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Runs one parsed command.
+pub fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { input, output, solver, model_id, run_id } => {
+            let opts = RunOptions {
+                input_prefix: String::new(),
+                k: solver.k,
+                solver: solver.solver(),
+                model_id,
+                run_id: run_id.unwrap_or_else(|| format!("run-{}", clock::now_unix_ms())),
+            };
+            let report = run::run(&LocalDir::new(input), &LocalDir::new(output), &opts, &progress_bar(0))?;
+            print_json(&report)
+        }
+        Command::Sketch { input, output, run_id, model_id, out, keys } => {
+            let (input, output) = (LocalDir::new(input), LocalDir::new(output));
+            let mut keys = if keys.is_empty() { pipeline::list_shards(&input, "")? } else { keys };
+            keys.sort();
+            let expected =
+                pipeline::expectation(&input, &keys, model_id).context("no valid embedding shard among the keys")?;
+            let bar = progress_bar(keys.len() as u64);
+            let quarantine = format!("quarantine/{run_id}/");
+            let stage = pipeline::sketch_shards(&input, &output, &keys, &expected, &quarantine, &bar)?;
+            bar.finish_and_clear();
+            let sketch = stage.sketch.context("no shard was accepted")?;
+            fs::write(&out, sketch.encode()).with_context(|| format!("writing {}", out.display()))?;
+            print_json(&stage.outcomes)
+        }
+        Command::Merge { out, mut sketches } => {
+            sketches.sort();
+            let blobs = sketches
+                .iter()
+                .map(|p| fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let merged = pipeline::merge_sketches(&blobs)?;
+            fs::write(&out, merged.encode()).with_context(|| format!("writing {}", out.display()))?;
+            print_json(&inspect::describe(&merged.encode())?)
+        }
+        Command::Finalize { sketch, output, solver } => {
+            let bytes = fs::read(&sketch).with_context(|| format!("reading {}", sketch.display()))?;
+            let sketch = crate::sketch::ScatterSketch::decode(&bytes)?;
+            let output = LocalDir::new(output);
+            let version = pipeline::next_version(&output)?;
+            let pca = finalize::finalize(&sketch, solver.k, solver.solver(), version, clock::now_unix_ms())?;
+            print_json(&pipeline::publish(&output, &pca)?)
+        }
+        Command::Inspect { file, json } => {
+            let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let value = inspect::describe(&bytes)?;
+            if json {
+                print_json(&value)
+            } else {
+                println!("{}", inspect::summary(&value));
+                Ok(())
+            }
+        }
+        Command::Estimate {
+            devices,
+            photos_per_device_month,
+            k,
+            batch_size,
+            photo_bytes,
+            rows_per_sec_per_node,
+            core_nodes,
+        } => {
+            let input = estimate::EstimateInput {
+                devices,
+                photos_per_device_month,
+                k,
+                batch_size,
+                photo_bytes,
+                rows_per_sec_per_node,
+                core_nodes,
+                ..Default::default()
+            };
+            print_json(&estimate::estimate(&input)?)
+        }
+        Command::Synth { rows, dim, shards, out, seed } => {
+            anyhow::ensure!(shards > 0 && dim > 0, "--shards and --dim must be positive");
+            let storage = LocalDir::new(out);
+            let model = ModelId::of_bytes(format!("synthetic-{dim}").as_bytes());
+            for (key, shard) in Synthetic::new(dim, seed).shards(model, rows, shards, seed) {
+                storage.put(&key, &shard.encode())?;
+            }
+            println!("{{\"model_id\": \"{model}\", \"rows\": {rows}, \"shards\": {shards}}}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The Fruits cloud aggregator: embedding shards merged into an exact, mergeable
+//! PCA sketch, finalised into a projection artifact.
+//!
+//! * Pure logic, no I/O: [`scatter`] (the tiled `f32`-GEMM scatter accumulator),
+//!   [`sketch`] (the mergeable sketch and the fixed merge tree), [`eigen`],
+//!   [`finalize`], [`validate`], [`inspect`], [`synth`], [`clock`],
+//!   [`estimate`] (the monthly AWS cost model).
+//! * I/O: [`storage`] (the `Storage` trait and its local-directory backend),
+//!   [`pipeline`] (sketch / merge / publish steps over storage), [`run`] (the whole
+//!   job and its report), [`cli`] (the `aggregator` command line).
+
+pub mod cli;
+pub mod clock;
+pub mod eigen;
+pub mod estimate;
+pub mod finalize;
+pub mod inspect;
+pub mod pipeline;
+pub mod run;
+pub mod scatter;
+pub mod sketch;
+pub mod storage;
+pub mod synth;
+pub mod validate;

@@ -1,0 +1,215 @@
+//! The map, reduce and publish steps over a [`Storage`], shared by `aggregator run`
+//! and the separate `sketch` / `merge` / `finalize` commands.
+
+use crate::finalize::Pca;
+use crate::sketch::{ScatterSketch, merge_in_fixed_tree};
+use crate::storage::Storage;
+use crate::validate::{self, Expected, Rejection};
+use anyhow::Context;
+use fruits_formats::ModelId;
+use indicatif::ProgressBar;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Where published projections live.
+pub const PROJECTION_PREFIX: &str = "models/projection/";
+
+/// What happened to one shard.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardOutcome {
+    /// The shard's key in the input storage.
+    pub key: String,
+    /// Rows it contributed (0 when rejected).
+    pub rows: u64,
+    /// Why it was refused, if it was.
+    pub rejection: Option<RejectionRecord>,
+}
+
+/// A refused shard's reason, as written next to its quarantined copy.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectionRecord {
+    /// The shard's key in the input storage.
+    pub key: String,
+    /// Stable short kind (see [`Rejection::kind`]).
+    pub kind: &'static str,
+    /// Human-readable detail.
+    pub detail: String,
+    /// Where the copy was put, if the bytes could be read.
+    pub quarantined_as: Option<String>,
+}
+
+/// The result of sketching a list of shards.
+#[derive(Debug)]
+pub struct SketchStage {
+    /// The merged sketch of every accepted shard (`None` if none was).
+    pub sketch: Option<ScatterSketch>,
+    /// One outcome per key, in key order.
+    pub outcomes: Vec<ShardOutcome>,
+}
+
+/// Keys of every `*.shard` object under `prefix`, sorted.
+pub fn list_shards(input: &dyn Storage, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let mut keys = input.list(prefix).context("listing shards")?;
+    keys.retain(|k| k.ends_with(".shard"));
+    Ok(keys)
+}
+
+/// The model and dimension of the first valid embedding shard in key order.
+pub fn expectation_from_first(input: &dyn Storage, keys: &[String]) -> Option<Expected> {
+    keys.iter().find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)))
+}
+
+/// What shards are held to: the first valid shard's model and dimension, or, when
+/// `model_id` is given and differs, that model (with an impossible dimension when
+/// no shard of it exists, so that every shard is refused with a reason).
+pub fn expectation(input: &dyn Storage, keys: &[String], model_id: Option<ModelId>) -> Option<Expected> {
+    expectation_from_first(input, keys)
+        .filter(|e| model_id.is_none_or(|m| m == e.model_id))
+        .or_else(|| model_id.map(|model_id| Expected { model_id, dim: 0 }))
+}
+
+/// Reads, validates and sketches `keys` in parallel, merging in a fixed tree over
+/// the given order; refused shards are copied to `quarantine_prefix` in `output`
+/// with a `.reason.json` beside them.
+pub fn sketch_shards(
+    input: &dyn Storage,
+    output: &dyn Storage,
+    keys: &[String],
+    expected: &Expected,
+    quarantine_prefix: &str,
+    progress: &ProgressBar,
+) -> anyhow::Result<SketchStage> {
+    let leaf = |i: usize| -> anyhow::Result<SketchStage> {
+        let key = &keys[i];
+        let read = input.get(key);
+        let checked = match &read {
+            Ok(bytes) => validate::check_shard(bytes, expected),
+            Err(e) => Err(Rejection::Unreadable(e.to_string())),
+        };
+        progress.inc(1);
+        match checked {
+            Ok(shard) => {
+                let mut sketch = ScatterSketch::new(expected.model_id, expected.dim);
+                sketch.add_rows(shard.values())?;
+                let rows = sketch.rows();
+                Ok(SketchStage { sketch: Some(sketch), outcomes: vec![ShardOutcome { key: key.clone(), rows, rejection: None }] })
+            }
+            Err(rejection) => {
+                let record = quarantine(output, quarantine_prefix, key, read.ok().as_deref(), &rejection)?;
+                Ok(SketchStage { sketch: None, outcomes: vec![ShardOutcome { key: key.clone(), rows: 0, rejection: Some(record) }] })
+            }
+        }
+    };
+    let merge = |a: anyhow::Result<SketchStage>, b: anyhow::Result<SketchStage>| -> anyhow::Result<SketchStage> {
+        let (mut a, b) = (a?, b?);
+        a.sketch = merge_pair(a.sketch, b.sketch)?;
+        a.outcomes.extend(b.outcomes);
+        Ok(a)
+    };
+    merge_in_fixed_tree(keys.len(), &leaf, &merge).unwrap_or(Ok(SketchStage { sketch: None, outcomes: Vec::new() }))
+}
+
+/// Merges two optional sketches (`None` is the empty sketch).
+pub fn merge_pair(a: Option<ScatterSketch>, b: Option<ScatterSketch>) -> anyhow::Result<Option<ScatterSketch>> {
+    Ok(match (a, b) {
+        (Some(mut a), Some(b)) => {
+            a.merge(&b)?;
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    })
+}
+
+/// Merges stored sketches in the given order over the fixed tree.
+pub fn merge_sketches(blobs: &[Vec<u8>]) -> anyhow::Result<ScatterSketch> {
+    let leaf = |i: usize| ScatterSketch::decode(&blobs[i]).map(Some).with_context(|| format!("sketch #{i}"));
+    let merge = |a: anyhow::Result<Option<ScatterSketch>>, b: anyhow::Result<Option<ScatterSketch>>| merge_pair(a?, b?);
+    merge_in_fixed_tree(blobs.len(), &leaf, &merge)
+        .context("no sketches to merge")??
+        .context("no sketches to merge")
+}
+
+fn quarantine(
+    output: &dyn Storage,
+    prefix: &str,
+    key: &str,
+    bytes: Option<&[u8]>,
+    rejection: &Rejection,
+) -> anyhow::Result<RejectionRecord> {
+    let copy = format!("{prefix}{key}");
+    if let Some(bytes) = bytes {
+        output.put(&copy, bytes).with_context(|| format!("quarantining {key}"))?;
+    }
+    let record = RejectionRecord {
+        key: key.to_owned(),
+        kind: rejection.kind(),
+        detail: rejection.to_string(),
+        quarantined_as: bytes.map(|_| copy.clone()),
+    };
+    output.put(&format!("{copy}.reason.json"), &serde_json::to_vec_pretty(&record)?)?;
+    tracing::warn!(key, reason = %rejection, "shard quarantined");
+    Ok(record)
+}
+
+/// The version after the highest `v<N>.bin` already published (1 for the first).
+pub fn next_version(output: &dyn Storage) -> anyhow::Result<u32> {
+    let keys = output.list(PROJECTION_PREFIX).context("listing published projections")?;
+    let highest = keys
+        .iter()
+        .filter_map(|k| k.strip_prefix(PROJECTION_PREFIX)?.strip_prefix('v')?.strip_suffix(".bin")?.parse::<u32>().ok())
+        .max();
+    Ok(highest.map_or(1, |v| v + 1))
+}
+
+/// What `models/projection/latest.json` says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latest {
+    /// The current version.
+    pub version: u32,
+    /// Its storage key.
+    pub key: String,
+    /// sha256 of the artifact file, hex.
+    pub sha256: String,
+    /// When it was computed, Unix milliseconds.
+    pub created_unix_ms: u64,
+    /// The same instant, ISO 8601 UTC.
+    pub created: String,
+    /// The embedding model, sha256 hex.
+    pub model_id: String,
+    /// Number of components.
+    pub k: u32,
+    /// Rows the PCA was computed from.
+    pub rows: u64,
+    /// Total variance (trace of the covariance).
+    pub total_variance: f64,
+    /// Share of variance explained by all k components.
+    pub explained_variance_ratio_total: f64,
+    /// Share of variance of each component.
+    pub explained_variance_ratio: Vec<f64>,
+    /// Components needed for 90/95/99% of the variance.
+    pub components_for: Vec<crate::finalize::VarianceThreshold>,
+}
+
+/// Writes the artifact as `models/projection/v<version>.bin`, then `latest.json`.
+pub fn publish(output: &dyn Storage, pca: &Pca) -> anyhow::Result<Latest> {
+    let a = &pca.artifact;
+    let bytes = a.encode()?;
+    let key = format!("{PROJECTION_PREFIX}v{}.bin", a.version);
+    output.put(&key, &bytes).with_context(|| format!("writing {key}"))?;
+    let latest = Latest {
+        version: a.version,
+        key: key.clone(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        created_unix_ms: a.created_unix_ms,
+        created: crate::clock::iso8601(a.created_unix_ms),
+        model_id: a.model_id.to_string(),
+        k: a.k,
+        rows: a.rows,
+        total_variance: a.total_variance,
+        explained_variance_ratio_total: a.explained_variance_ratio.iter().sum(),
+        explained_variance_ratio: a.explained_variance_ratio.clone(),
+        components_for: pca.components_for.clone(),
+    };
+    output.put(&format!("{PROJECTION_PREFIX}latest.json"), &serde_json::to_vec_pretty(&latest)?)?;
+    Ok(latest)
+}
