@@ -1,0 +1,58 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::OutputFormat;
+
+/// Fruits: point at a fruit, learn what it is.
+#[derive(Debug, Parser)]
+#[command(name = "fruits", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Embed images (files or directories, walked recursively) as JSON lines
+    /// `{"path", "dim", "embedding"}`.
+    Embed(EmbedArgs),
+}
+
+/// Arguments of `fruits embed`.
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Image files or directories (directories are walked recursively for
+    /// .jpg/.jpeg/.png/.webp/.gif/.bmp files).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// ONNX model; its manifest defaults to the same path with a .json extension.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+
+    /// Model manifest (JSON). Default: next to --model, else
+    /// $FRUITS_MODEL_DIR, ./models or models/ near the executable.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+
+    /// Output file (default: stdout).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
+    pub format: OutputFormat,
+
+    /// Images per model run.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: u32,
+
+    /// Decode large JPEGs at full size instead of DCT-downscaling them.
+    #[arg(long)]
+    pub no_jpeg_dct_scaling: bool,
+}

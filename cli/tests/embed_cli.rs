@@ -1,0 +1,125 @@
+//! End-to-end tests of `fruits embed`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn fruits() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fruits"));
+    c.current_dir(root());
+    c.env_remove("FRUITS_MODEL_DIR");
+    c
+}
+
+fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn embeds_the_samples_directory() {
+    let out = fruits().args(["embed", "samples/"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = lines(&out.stdout);
+    assert_eq!(records.len(), 5);
+    for r in &records {
+        assert_eq!(r["dim"], 1280);
+        assert_eq!(r["embedding"].as_array().unwrap().len(), 1280);
+        assert!(r["path"].as_str().unwrap().starts_with("samples/"));
+    }
+}
+
+#[test]
+fn per_file_errors_do_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a/b");
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::copy(root().join("samples/pear.png"), nested.join("pear.png")).unwrap();
+    std::fs::write(dir.path().join("broken.jpg"), b"\xFF\xD8\xFF\xE0 truncated").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), b"ignored: not an image name").unwrap();
+    let out_file = dir.path().join("out.jsonl");
+    let out = fruits()
+        .args(["embed", "--batch", "2", "--out"])
+        .arg(&out_file)
+        .arg(dir.path())
+        .arg("samples/banana.png")
+        .arg("does-not-exist.png")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("broken.jpg") && stderr.contains("[decode]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("does-not-exist.png") && stderr.contains("[io]"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("notes.txt"));
+    let records = lines(&std::fs::read(&out_file).unwrap());
+    let paths: Vec<&str> = records
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths[0].ends_with("a/b/pear.png") && paths[1] == "samples/banana.png");
+}
+
+#[test]
+fn explicit_model_and_env_dir() {
+    let out = fruits()
+        .args([
+            "embed",
+            "samples/pear.png",
+            "--model",
+            "models/mobilenetv2-1.0-224-embed.onnx",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = fruits()
+        .current_dir(tmp.path())
+        .env("FRUITS_MODEL_DIR", root().join("models"))
+        .arg("embed")
+        .arg(root().join("samples/pear.png"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&out.stdout).len(), 1);
+}
+
+#[test]
+fn bad_manifest_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m.json");
+    std::fs::write(&m, "{}").unwrap();
+    let out = fruits()
+        .args(["embed", "samples/pear.png", "--manifest"])
+        .arg(&m)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid model manifest"));
+}

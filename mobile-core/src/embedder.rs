@@ -1,0 +1,309 @@
+//! The embedder: one optimised tract plan, shared by every call and thread.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+use crate::error::{EmbedError, Result};
+use crate::manifest::{Layout, ModelManifest};
+use crate::preprocess::{InputTensor, PreprocessOptions, Preprocessor};
+
+/// How to build an [`Embedder`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbedderOptions {
+    /// Decoding and resizing options.
+    pub preprocess: PreprocessOptions,
+    /// Run tract's full optimiser (`into_optimized`); `false` only declutters,
+    /// which is slower to run but useful when debugging graph surgery.
+    pub optimize: bool,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        Self {
+            preprocess: PreprocessOptions::default(),
+            optimize: true,
+        }
+    }
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// Photo bytes in, embedding out. Cheap to share: `Send + Sync`, and every
+/// method takes `&self`, so wrap it in an `Arc` and call it from any thread.
+#[derive(Debug, Clone)]
+pub struct Embedder {
+    manifest: ModelManifest,
+    preprocessor: Preprocessor,
+    plan: Plan,
+}
+
+impl Embedder {
+    /// Loads the manifest at `manifest_path` and the model file it names
+    /// (relative to the manifest's directory).
+    pub fn from_manifest_path(manifest_path: &Path, options: EmbedderOptions) -> Result<Self> {
+        let manifest = ModelManifest::load(manifest_path)?;
+        let model_path = manifest.model_path(manifest_path);
+        Self::from_files(&model_path, manifest, options)
+    }
+
+    /// Loads the model at `model_path` and checks it against `manifest`.
+    pub fn from_files(
+        model_path: &Path,
+        manifest: ModelManifest,
+        options: EmbedderOptions,
+    ) -> Result<Self> {
+        let bytes = std::fs::read(model_path).map_err(|e| EmbedError::io(model_path, e))?;
+        Self::from_bytes(&bytes, manifest, options)
+    }
+
+    /// Builds an embedder from model bytes: verifies the sha256 and the declared
+    /// shapes against the manifest, then optimises the graph once.
+    pub fn from_bytes(
+        model_bytes: &[u8],
+        manifest: ModelManifest,
+        options: EmbedderOptions,
+    ) -> Result<Self> {
+        manifest.validate()?;
+        manifest.verify_model_bytes(model_bytes)?;
+        let plan = load_plan(model_bytes, &manifest, options.optimize)?;
+        let preprocessor = Preprocessor::new(manifest.input.clone(), options.preprocess);
+        Ok(Self {
+            manifest,
+            preprocessor,
+            plan,
+        })
+    }
+
+    /// The model's manifest.
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
+    }
+
+    /// The model id (sha256 of the model file).
+    pub fn model_id(&self) -> &str {
+        self.manifest.model_id()
+    }
+
+    /// Embedding dimension.
+    pub fn dim(&self) -> usize {
+        self.manifest.output.dim as usize
+    }
+
+    /// The preprocessor matching the model's input contract.
+    pub fn preprocessor(&self) -> &Preprocessor {
+        &self.preprocessor
+    }
+
+    /// Decodes, preprocesses and embeds one encoded photo.
+    pub fn embed(&self, image_bytes: &[u8]) -> Result<Vec<f32>> {
+        let tensor = self.preprocessor.preprocess(image_bytes)?;
+        self.embed_tensor(&tensor)
+    }
+
+    /// Embeds one already-preprocessed tensor.
+    pub fn embed_tensor(&self, tensor: &InputTensor) -> Result<Vec<f32>> {
+        let mut out = self.embed_tensors(std::slice::from_ref(tensor))?;
+        out.pop()
+            .ok_or_else(|| EmbedError::Inference("empty output".into()))
+    }
+
+    /// Embeds several preprocessed tensors in one batched run.
+    pub fn embed_tensors(&self, tensors: &[InputTensor]) -> Result<Vec<Vec<f32>>> {
+        if tensors.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shape = self.manifest.input.image_shape();
+        let len = self.manifest.input.image_len();
+        let mut data = Vec::with_capacity(tensors.len() * len);
+        for t in tensors {
+            if t.shape != shape || t.data.len() != len {
+                return Err(EmbedError::TensorShape {
+                    expected: shape.to_vec(),
+                    actual: t.shape.to_vec(),
+                });
+            }
+            data.extend_from_slice(&t.data);
+        }
+        let n = tensors.len();
+        let input = tract_ndarray::Array4::from_shape_vec((n, shape[0], shape[1], shape[2]), data)
+            .map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let outputs = self
+            .plan
+            .run(tvec!(Tensor::from(input).into()))
+            .map_err(inference)?;
+        let view = outputs
+            .first()
+            .ok_or_else(|| EmbedError::Inference("model produced no output".into()))?
+            .to_plain_array_view::<f32>()
+            .map_err(inference)?;
+        if view.shape() != [n, self.dim()] {
+            return Err(EmbedError::Inference(format!(
+                "output shape {:?}, expected [{n}, {}]",
+                view.shape(),
+                self.dim()
+            )));
+        }
+        Ok(view
+            .outer_iter()
+            .map(|row| row.iter().copied().collect())
+            .collect())
+    }
+
+    /// Embeds several encoded photos with one batched model run. Photos that
+    /// fail to decode get their own error; the others are still embedded. If
+    /// the batched run fails, every decoded photo gets the inference error.
+    pub fn embed_batch(&self, images: &[&[u8]]) -> Vec<Result<Vec<f32>>> {
+        let prepared: Vec<Result<InputTensor>> = images
+            .iter()
+            .map(|b| self.preprocessor.preprocess(b))
+            .collect();
+        let ok: Vec<InputTensor> = prepared
+            .iter()
+            .filter_map(|r| r.as_ref().ok().cloned())
+            .collect();
+        let mut embedded = match self.embed_tensors(&ok) {
+            Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => {
+                let msg = e.to_string();
+                ok.iter()
+                    .map(|_| Err(EmbedError::Inference(msg.clone())))
+                    .collect()
+            }
+        }
+        .into_iter();
+        prepared
+            .into_iter()
+            .map(|r| match r {
+                Ok(_) => embedded
+                    .next()
+                    .unwrap_or_else(|| Err(EmbedError::Inference("missing output".into()))),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+}
+
+fn inference(e: impl std::fmt::Display) -> EmbedError {
+    EmbedError::Inference(format!("{e:#}"))
+}
+
+fn mismatch(msg: String) -> EmbedError {
+    EmbedError::ModelShapeMismatch(msg)
+}
+
+/// The one place the model graph is loaded, checked and optimised (graph
+/// surgery goes here). The batch axis becomes the symbol `N`, so one plan
+/// serves batch 1 and batch N.
+fn load_plan(model_bytes: &[u8], manifest: &ModelManifest, optimize: bool) -> Result<Plan> {
+    let spec = &manifest.input;
+    let mut model = tract_onnx::onnx()
+        .model_for_read(&mut std::io::Cursor::new(model_bytes))
+        .map_err(inference)?;
+
+    // Input: exactly one, with the manifest's name and compatible declared dims.
+    let inputs = model.input_outlets().map_err(inference)?.to_vec();
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|o| model.node(o.node).name.clone())
+        .collect();
+    if names != [spec.name.as_str()] {
+        return Err(mismatch(format!(
+            "inputs {names:?}, manifest expects [{:?}]",
+            spec.name
+        )));
+    }
+    let (h, w, c) = (
+        i64::from(spec.height),
+        i64::from(spec.width),
+        i64::from(spec.channels),
+    );
+    let expected: [Option<i64>; 4] = match spec.layout {
+        Layout::Nhwc => [None, Some(h), Some(w), Some(c)],
+        Layout::Nchw => [None, Some(c), Some(h), Some(w)],
+    };
+    let fact = model.input_fact(0).map_err(inference)?;
+    if let Some(rank) = fact.shape.rank().concretize()
+        && rank != 4
+    {
+        return Err(mismatch(format!("input rank {rank}, manifest expects 4")));
+    }
+    for (axis, want) in expected.iter().enumerate() {
+        let declared = fact
+            .shape
+            .dim(axis)
+            .and_then(|d| d.concretize())
+            .and_then(|d| d.to_i64().ok());
+        if let (Some(want), Some(got)) = (want, declared)
+            && *want != got
+        {
+            return Err(mismatch(format!(
+                "input axis {axis} is {got}, manifest expects {want} ({:?})",
+                spec.layout
+            )));
+        }
+    }
+
+    // Output: select the manifest's output by name.
+    let outputs = model.output_outlets().map_err(inference)?.to_vec();
+    let out_names: Vec<String> = outputs
+        .iter()
+        .map(|o| {
+            model
+                .outlet_label(*o)
+                .map(str::to_owned)
+                .unwrap_or_else(|| model.node(o.node).name.clone())
+        })
+        .collect();
+    let Some(out_ix) = out_names.iter().position(|n| *n == manifest.output.name) else {
+        return Err(mismatch(format!(
+            "outputs {out_names:?}, manifest expects {:?}",
+            manifest.output.name
+        )));
+    };
+    model
+        .select_output_outlets(&[outputs[out_ix]])
+        .map_err(inference)?;
+
+    let n = model.sym("N");
+    let shape: TVec<TDim> = match spec.layout {
+        Layout::Nhwc => tvec![n.into(), h.into(), w.into(), c.into()],
+        Layout::Nchw => tvec![n.into(), c.into(), h.into(), w.into()],
+    };
+    let model = model
+        .with_input_fact(0, f32::fact(ShapeFact::from_dims(shape)).into())
+        .map_err(|e| mismatch(format!("input contract rejected by the graph: {e:#}")))?;
+    let typed = model
+        .into_typed()
+        .map_err(|e| mismatch(format!("graph does not accept the input contract: {e:#}")))?;
+
+    let out = typed.output_fact(0).map_err(inference)?;
+    let dims: Vec<TDim> = out.shape.iter().cloned().collect();
+    let dim_ok = dims.len() == 2 && dims[1].to_i64().ok() == Some(i64::from(manifest.output.dim));
+    if !dim_ok {
+        return Err(mismatch(format!(
+            "output shape {dims:?}, manifest expects [N, {}]",
+            manifest.output.dim
+        )));
+    }
+    let typed = if optimize {
+        typed.into_optimized()
+    } else {
+        typed.into_decluttered()
+    }
+    .map_err(inference)?;
+    typed.into_runnable().map_err(inference)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedder_is_send_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Embedder>();
+    }
+}

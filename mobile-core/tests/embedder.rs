@@ -1,0 +1,104 @@
+//! Embedder behaviour: samples, batching, threads, per-item batch errors.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use fruits_core::{EmbedError, cosine_similarity, l2_normalized};
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("samples").join(name)).unwrap()
+}
+
+const SAMPLES: [&str; 5] = [
+    "apple_fuji.png",
+    "banana.png",
+    "orange.png",
+    "pear.png",
+    "strawberry.png",
+];
+
+#[test]
+fn samples_embed_to_1280_non_negative() {
+    let e = embedder();
+    assert_eq!(e.dim(), 1280);
+    assert_eq!(
+        e.model_id(),
+        "8ea74d3deaf2f9ae160cfa355f0ab5cf8191e979242b35af25b04c5fef36eb5d"
+    );
+    for name in SAMPLES {
+        let v = e.embed(&sample(name)).unwrap();
+        assert_eq!(v.len(), 1280, "{name}");
+        assert!(
+            v.iter().all(|x| x.is_finite() && *x >= 0.0),
+            "{name}: ReLU6 + pooling output"
+        );
+        assert!(v.iter().any(|x| *x > 0.0), "{name}: all zero");
+    }
+}
+
+#[test]
+fn batch_matches_single() {
+    let e = embedder();
+    let bytes: Vec<Vec<u8>> = SAMPLES.iter().map(|n| sample(n)).collect();
+    let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let batch = e.embed_batch(&refs);
+    for (b, single) in batch.into_iter().zip(&bytes) {
+        let (max, _) = diff(&b.unwrap(), &e.embed(single).unwrap());
+        assert!(max <= 1e-5, "batch vs single max abs diff {max}");
+    }
+}
+
+#[test]
+fn batch_reports_per_item_errors() {
+    let e = embedder();
+    let good = sample("pear.png");
+    let out = e.embed_batch(&[&good, b"", b"not an image", &good]);
+    assert_eq!(out.len(), 4);
+    assert!(matches!(out[1], Err(EmbedError::EmptyInput)));
+    assert!(matches!(out[2], Err(EmbedError::UnknownFormat { .. })));
+    assert_eq!(out[0].as_ref().unwrap(), out[3].as_ref().unwrap());
+    assert!(e.embed_batch(&[]).is_empty());
+}
+
+#[test]
+fn shared_across_threads() {
+    let e = Arc::new(embedder().clone());
+    let expected = e.embed(&sample("orange.png")).unwrap();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let e = Arc::clone(&e);
+            std::thread::spawn(move || e.embed(&sample("orange.png")).unwrap())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), expected);
+    }
+}
+
+#[test]
+fn similar_fruits_are_closer() {
+    let e = embedder();
+    let emb = |n: &str| l2_normalized(&e.embed(&photo(n)).unwrap());
+    let orange = emb("orange.png");
+    let mandarine = emb("mandarine.png");
+    let banana = emb("banana.png");
+    let close = cosine_similarity(&orange, &mandarine).unwrap();
+    let far = cosine_similarity(&orange, &banana).unwrap();
+    eprintln!("cos(orange, mandarine) {close:.3}, cos(orange, banana) {far:.3}");
+    assert!(close > far);
+}
+
+#[test]
+fn wrong_tensor_shape_is_typed() {
+    let e = embedder();
+    let t = fruits_core::InputTensor {
+        shape: [3, 224, 224],
+        data: vec![0.0; 3 * 224 * 224],
+    };
+    assert!(matches!(
+        e.embed_tensor(&t),
+        Err(EmbedError::TensorShape { .. })
+    ));
+}

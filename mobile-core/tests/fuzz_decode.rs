@@ -1,0 +1,82 @@
+//! Property-based fuzzing of the decode path: arbitrary and mutated bytes never
+//! panic, whatever error they produce. Bounded: a few hundred cases per property.
+
+mod common;
+
+use common::*;
+use fruits_core::{PreprocessOptions, Preprocessor};
+use proptest::prelude::*;
+
+fn preprocessor() -> Preprocessor {
+    // A small pixel limit bounds memory and time per case.
+    Preprocessor::new(
+        manifest().input,
+        PreprocessOptions {
+            max_pixels: 4_000_000,
+            ..Default::default()
+        },
+    )
+}
+
+fn seeds() -> Vec<Vec<u8>> {
+    let png = photo("strawberry.png");
+    let img = image::load_from_memory(&png).unwrap();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
+        .encode_image(&img.to_rgb8())
+        .unwrap();
+    let mut gif = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut gif, image::ImageFormat::Gif).unwrap();
+    let mut webp = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut webp, image::ImageFormat::WebP).unwrap();
+    let mut bmp = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bmp, image::ImageFormat::Bmp).unwrap();
+    vec![
+        png,
+        jpeg,
+        gif.into_inner(),
+        webp.into_inner(),
+        bmp.into_inner(),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = preprocessor().preprocess(&bytes);
+    }
+
+    #[test]
+    fn magic_prefix_then_random_never_panics(
+        which in 0usize..6,
+        tail in proptest::collection::vec(any::<u8>(), 0..1024),
+    ) {
+        let magic: [&[u8]; 6] = [b"\xFF\xD8\xFF", b"\x89PNG\r\n\x1a\n", b"GIF89a", b"RIFF\0\0\0\0WEBPVP8 ", b"BM", b"\xFF\xD8\xFF\xC0\0\x11\x08"];
+        let mut bytes = magic[which].to_vec();
+        bytes.extend(tail);
+        let _ = preprocessor().preprocess(&bytes);
+    }
+
+    #[test]
+    fn mutated_real_images_never_panic(
+        which in 0usize..5,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..24),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = SEEDS.with(|s| s[which].clone());
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        let _ = preprocessor().preprocess(&bytes);
+    }
+}
+
+thread_local! {
+    static SEEDS: Vec<Vec<u8>> = seeds();
+}
