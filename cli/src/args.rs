@@ -40,13 +40,26 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub manifest: Option<PathBuf>,
 
-    /// Output file (default: stdout).
+    /// Output file for JSON lines (default: stdout); output directory for shards.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Jsonl)]
     pub format: OutputFormat,
+
+    /// Shard output: the device id written into each shard.
+    #[arg(long, default_value = "desktop")]
+    pub device_id: String,
+
+    /// Shard output: most rows per shard.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=262_144))]
+    pub shard_rows: u32,
+
+    /// Shard output: label each row with the name of its image's folder
+    /// (the Fruits-360 layout, `Training/<Class>/*.jpg`).
+    #[arg(long)]
+    pub label_from_dir: bool,
 
     /// Images per model run.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]

@@ -1,19 +1,24 @@
 //! Pluggable embedding writers. `fruits embed` hands each record to an
-//! [`EmbeddingSink`]; new formats (the shard format) add a variant to
-//! [`OutputFormat`] and a sink, nothing else.
+//! [`EmbeddingSink`]; each format is a variant of [`OutputFormat`] and a sink.
+
+mod shards;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+
+use crate::args::EmbedArgs;
+pub use shards::ShardWriter;
 
 /// Output formats of `fruits embed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     /// One JSON object per line: `{"path", "dim", "embedding"}`.
     Jsonl,
+    /// Binary embedding shards (the format phones upload), written into `--out DIR`.
+    Shard,
 }
 
 /// One embedded image.
@@ -53,16 +58,22 @@ impl<W: Write> EmbeddingSink for JsonLines<W> {
     }
 }
 
-/// Opens the sink for `format`, writing to `out` or stdout.
-pub fn open(format: OutputFormat, out: Option<&Path>) -> Result<Box<dyn EmbeddingSink>> {
-    let writer: Box<dyn Write> = match out {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
-    Ok(match format {
-        OutputFormat::Jsonl => Box::new(JsonLines { out: writer }),
+/// Opens the sink `args` ask for, for embeddings of the model `model_id` (hex sha256).
+pub fn open(args: &EmbedArgs, model_id: &str) -> Result<Box<dyn EmbeddingSink>> {
+    Ok(match args.format {
+        OutputFormat::Jsonl => {
+            let out: Box<dyn Write> = match &args.out {
+                Some(path) => Box::new(BufWriter::new(
+                    File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(BufWriter::new(std::io::stdout().lock())),
+            };
+            Box::new(JsonLines { out })
+        }
+        OutputFormat::Shard => {
+            let dir = args.out.as_deref().context("--format shard needs --out DIR")?;
+            Box::new(ShardWriter::create(dir, model_id, args)?)
+        }
     })
 }
 

@@ -123,3 +123,72 @@ fn bad_manifest_fails_cleanly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid model manifest"));
 }
+
+/// Every `.shard` file below `dir`, sorted.
+fn shard_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(shard_files(&path));
+        } else if path.extension().is_some_and(|e| e == "shard") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn shard_output_matches_jsonl_and_labels_rows_by_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A Fruits-360-style tree: Training/<Class>/<image>.
+    for (class, photo) in [("Banana", "banana.png"), ("Pear", "pear.png"), ("Pear", "apple_fuji.png")] {
+        let dir = tmp.path().join("Training").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(root().join("samples").join(photo), dir.join(photo)).unwrap();
+    }
+    let training = tmp.path().join("Training");
+    let out_dir = tmp.path().join("shards");
+    let out = fruits()
+        .args(["embed", "--format", "shard", "--shard-rows", "2", "--label-from-dir", "--device-id", "lab-1"])
+        .arg("--out")
+        .arg(&out_dir)
+        .arg(&training)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jsonl = fruits().arg("embed").arg(&training).output().unwrap();
+    let records = lines(&jsonl.stdout);
+
+    let files = shard_files(&out_dir);
+    assert_eq!(files.len(), 2, "3 rows at 2 rows per shard");
+    let mut rows = Vec::new();
+    for file in &files {
+        assert_eq!(file.parent().unwrap().file_name().unwrap(), "lab-1");
+        let shard = fruits_formats::Shard::decode(&std::fs::read(file).unwrap()).unwrap();
+        assert_eq!(shard.header().device_id, "lab-1");
+        assert_eq!(shard.header().dim, 1280);
+        assert_eq!(
+            shard.header().model_id.to_string(),
+            "8ea74d3deaf2f9ae160cfa355f0ab5cf8191e979242b35af25b04c5fef36eb5d"
+        );
+        for i in 0..shard.header().rows as usize {
+            rows.push((shard.label(i).unwrap().to_owned(), shard.row(i).to_vec()));
+        }
+    }
+    let labels: Vec<&str> = rows.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["Banana", "Pear", "Pear"]);
+    for ((_, shard_row), record) in rows.iter().zip(&records) {
+        let json_row: Vec<f32> =
+            record["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert_eq!(shard_row, &json_row, "{}", record["path"]);
+    }
+}
+
+#[test]
+fn shard_output_needs_a_directory() {
+    let out = fruits().args(["embed", "--format", "shard", "samples/"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out DIR"));
+}

@@ -29,7 +29,7 @@ pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
     );
 
     let progress = progress_bar(files.len() as u64, walked_dir);
-    let mut sink = output::open(args.format, args.out.as_deref())?;
+    let mut sink = output::open(args, embedder.model_id())?;
     let mut failures = 0usize;
     for chunk in files.chunks(args.batch as usize) {
         failures += embed_chunk(&embedder, chunk, sink.as_mut(), &progress)?;
