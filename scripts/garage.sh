@@ -43,7 +43,8 @@ ENV
 
 start() {
     install
-    if [ -f "$DIR/pid" ] && kill -0 "$(cat "$DIR/pid")" 2>/dev/null; then
+    # Already running = it answers (a killed server may linger as a zombie for kill -0).
+    if [ -f "$DIR/pid" ] && g status >/dev/null 2>&1; then
         env_lines
         return
     fi
@@ -66,7 +67,8 @@ root_domain = ".s3.garage.localhost"
 api_bind_addr = "127.0.0.1:$ADMIN_PORT"
 TOML
     chmod 600 "$DIR/garage.toml"
-    g server >"$DIR/garage.log" 2>&1 &
+    # Not through g(): $! must be the server itself, so that kill stops it.
+    "$GARAGE" -c "$DIR/garage.toml" server >>"$DIR/garage.log" 2>&1 &
     echo $! >"$DIR/pid"
     for _ in $(seq 1 100); do
         g status >/dev/null 2>&1 && break

@@ -3,8 +3,10 @@
 # everything is already there.
 #   - Python reference tools (ONNX Runtime, scikit-learn, Pillow, numpy, pytest)
 #   - the real fruit photos from Debian's tuxpaint-stamps-default into data/
+#   - Garage, the S3 server the storage tests run against (built once, cached)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 bash scripts/fetch-photos.sh
+bash scripts/garage.sh install

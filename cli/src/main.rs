@@ -1,16 +1,12 @@
 //! `fruits`: desktop command line for the Fruits embedding engine.
 
-mod args;
-mod commands;
-mod model_dir;
-mod output;
-
 use std::process::ExitCode;
 
 use clap::Parser;
+use fruits_cli::{Cli, run};
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -18,7 +14,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    match commands::run(cli.command) {
+    match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -4,9 +4,9 @@ use crate::eigen::Solver;
 use crate::finalize;
 use crate::pipeline;
 use crate::run::{self, RunOptions};
-use crate::storage::{LocalDir, Storage};
+use crate::storage_url::StorageUrl;
 use crate::synth::Synthetic;
-use crate::{clock, estimate, inspect};
+use crate::{clock, estimate, inspect, signing};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fruits_formats::ModelId;
@@ -48,12 +48,12 @@ impl SolverArgs {
 pub enum Command {
     /// Sketch every shard under --input, finalize and publish to --output.
     Run {
-        /// Input storage root (shards are every `*.shard` below it).
+        /// Input storage: a directory or s3://bucket/prefix (shards are every `*.shard` below it).
         #[arg(long)]
-        input: PathBuf,
-        /// Output storage root (models/, runs/, quarantine/).
+        input: StorageUrl,
+        /// Output storage: a directory or s3://bucket/prefix (models/, runs/, quarantine/).
         #[arg(long)]
-        output: PathBuf,
+        output: StorageUrl,
         /// Solver options.
         #[command(flatten)]
         solver: SolverArgs,
@@ -63,15 +63,18 @@ pub enum Command {
         /// Run name (default: run-<unix ms>).
         #[arg(long)]
         run_id: Option<String>,
+        /// Ed25519 key file from `aggregator keygen` signing the published artifact.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
     },
     /// Sketch the given shard keys (default: all) into one stored sketch.
     Sketch {
-        /// Input storage root.
+        /// Input storage: a directory or s3://bucket/prefix.
         #[arg(long)]
-        input: PathBuf,
-        /// Output storage root, for quarantined shards.
+        input: StorageUrl,
+        /// Output storage (directory or s3://), for quarantined shards.
         #[arg(long)]
-        output: PathBuf,
+        output: StorageUrl,
         /// Run name, for `quarantine/<run>/`.
         #[arg(long)]
         run_id: String,
@@ -98,12 +101,48 @@ pub enum Command {
         /// The sketch file.
         #[arg(long)]
         sketch: PathBuf,
-        /// Output storage root.
+        /// Output storage: a directory or s3://bucket/prefix.
         #[arg(long)]
-        output: PathBuf,
+        output: StorageUrl,
         /// Solver options.
         #[command(flatten)]
         solver: SolverArgs,
+        /// Ed25519 key file from `aggregator keygen` signing the published artifact.
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+    },
+    /// Generate the publisher's Ed25519 key pair: `<out>` (secret, hex) and `<out>.pub`.
+    Keygen {
+        /// Secret key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve authenticated shard uploads from phones and the published projections.
+    Ingest {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: String,
+        /// Storage: a directory or s3://bucket/prefix.
+        #[arg(long)]
+        storage: StorageUrl,
+        /// Registered devices and their HMAC secrets (JSON).
+        #[arg(long)]
+        devices: PathBuf,
+        /// The model uploads must come from.
+        #[arg(long)]
+        model_id: ModelId,
+        /// The embedding dimension.
+        #[arg(long, default_value_t = 1280)]
+        dim: u32,
+        /// Largest upload, bytes.
+        #[arg(long, default_value_t = 4 << 20)]
+        max_body: usize,
+        /// Sustained uploads per second per device.
+        #[arg(long, default_value_t = 1.0)]
+        rate_per_second: f64,
+        /// Burst of uploads per device.
+        #[arg(long, default_value_t = 30.0)]
+        rate_burst: f64,
     },
     /// Describe a shard, sketch or projection artifact.
     Inspect {
@@ -148,9 +187,9 @@ pub enum Command {
         /// Number of shards.
         #[arg(long)]
         shards: usize,
-        /// Output storage root (shards go under incoming/).
+        /// Output storage, a directory or s3://bucket/prefix (shards go under incoming/).
         #[arg(long)]
-        out: PathBuf,
+        out: StorageUrl,
         /// Seed naming the data set.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -174,26 +213,29 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// Runs one parsed command.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { input, output, solver, model_id, run_id } => {
+        Command::Run { input, output, solver, model_id, run_id, signing_key } => {
             let opts = RunOptions {
                 input_prefix: String::new(),
                 k: solver.k,
                 solver: solver.solver(),
                 model_id,
                 run_id: run_id.unwrap_or_else(|| format!("run-{}", clock::now_unix_ms())),
+                signing_key: signing_key.as_deref().map(signing::read_signing_key).transpose()?,
             };
-            let report = run::run(&LocalDir::new(input), &LocalDir::new(output), &opts, &progress_bar(0))?;
+            let (input, output) = (input.open()?, output.open()?);
+            let report = run::run(&*input, &*output, &opts, &progress_bar(0))?;
             print_json(&report)
         }
         Command::Sketch { input, output, run_id, model_id, out, keys } => {
-            let (input, output) = (LocalDir::new(input), LocalDir::new(output));
-            let mut keys = if keys.is_empty() { pipeline::list_shards(&input, "")? } else { keys };
+            let (input, output) = (input.open()?, output.open()?);
+            let (input, output) = (&*input, &*output);
+            let mut keys = if keys.is_empty() { pipeline::list_shards(input, "")? } else { keys };
             keys.sort();
             let expected =
-                pipeline::expectation(&input, &keys, model_id).context("no valid embedding shard among the keys")?;
+                pipeline::expectation(input, &keys, model_id).context("no valid embedding shard among the keys")?;
             let bar = progress_bar(keys.len() as u64);
             let quarantine = format!("quarantine/{run_id}/");
-            let stage = pipeline::sketch_shards(&input, &output, &keys, &expected, &quarantine, &bar)?;
+            let stage = pipeline::sketch_shards(input, output, &keys, &expected, &quarantine, &bar)?;
             bar.finish_and_clear();
             let sketch = stage.sketch.context("no shard was accepted")?;
             fs::write(&out, sketch.encode()).with_context(|| format!("writing {}", out.display()))?;
@@ -209,13 +251,46 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             fs::write(&out, merged.encode()).with_context(|| format!("writing {}", out.display()))?;
             print_json(&inspect::describe(&merged.encode())?)
         }
-        Command::Finalize { sketch, output, solver } => {
+        Command::Finalize { sketch, output, solver, signing_key } => {
+            let signing_key = signing_key.as_deref().map(signing::read_signing_key).transpose()?;
             let bytes = fs::read(&sketch).with_context(|| format!("reading {}", sketch.display()))?;
             let sketch = crate::sketch::ScatterSketch::decode(&bytes)?;
-            let output = LocalDir::new(output);
-            let version = pipeline::next_version(&output)?;
+            let output = output.open()?;
+            let version = pipeline::next_version(&*output)?;
             let pca = finalize::finalize(&sketch, solver.k, solver.solver(), version, clock::now_unix_ms())?;
-            print_json(&pipeline::publish(&output, &pca)?)
+            print_json(&pipeline::publish(&*output, &pca, signing_key.as_ref())?)
+        }
+        Command::Keygen { out } => {
+            let key = signing::keygen(&out)?;
+            println!(
+                "{{\"secret\": {:?}, \"public\": {:?}, \"public_key\": \"{}\"}}",
+                out.display().to_string(),
+                signing::public_path(&out).display().to_string(),
+                hex::encode(key.verifying_key().to_bytes())
+            );
+            Ok(())
+        }
+        Command::Ingest { listen, storage, devices, model_id, dim, max_body, rate_per_second, rate_burst } => {
+            let devices: crate::ingest::DevicesFile = serde_json::from_slice(
+                &fs::read(&devices).with_context(|| format!("reading {}", devices.display()))?,
+            )?;
+            let policy = crate::ingest::check::Policy {
+                model_id,
+                dim,
+                max_body,
+                max_rows: fruits_formats::shard::MAX_ROWS,
+                window_ms: 300_000,
+                rate_per_second,
+                rate_burst,
+            };
+            let ingest = crate::ingest::Ingest::new(storage.open()?.into(), devices.secrets()?, policy);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&listen).await?;
+                eprintln!("ingest listening on {}", listener.local_addr()?);
+                crate::ingest::serve(listener, ingest).await
+            })?;
+            Ok(())
         }
         Command::Inspect { file, json } => {
             let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -250,7 +325,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Synth { rows, dim, shards, out, seed } => {
             anyhow::ensure!(shards > 0 && dim > 0, "--shards and --dim must be positive");
-            let storage = LocalDir::new(out);
+            let storage = out.open()?;
             let model = ModelId::of_bytes(format!("synthetic-{dim}").as_bytes());
             for (key, shard) in Synthetic::new(dim, seed).shards(model, rows, shards, seed) {
                 storage.put(&key, &shard.encode())?;

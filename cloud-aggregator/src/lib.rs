@@ -5,7 +5,10 @@
 //!   [`sketch`] (the mergeable sketch and the fixed merge tree), [`eigen`],
 //!   [`finalize`], [`validate`], [`inspect`], [`synth`], [`clock`],
 //!   [`estimate`] (the monthly AWS cost model).
-//! * I/O: [`storage`] (the `Storage` trait and its local-directory backend),
+//! * I/O: [`storage`] (the `Storage` trait and its local-directory backend), [`s3`]
+//!   (the S3 backend), [`storage_url`] (directory or `s3://` locations), [`signing`]
+//!   (the publisher's Ed25519 key files), [`ingest`] (the phones' upload and sync
+//!   service; its [`ingest::auth`] and [`ingest::check`] are pure),
 //!   [`pipeline`] (sketch / merge / publish steps over storage), [`run`] (the whole
 //!   job and its report), [`cli`] (the `aggregator` command line).
 
@@ -14,11 +17,15 @@ pub mod clock;
 pub mod eigen;
 pub mod estimate;
 pub mod finalize;
+pub mod ingest;
 pub mod inspect;
 pub mod pipeline;
 pub mod run;
 pub mod scatter;
+pub mod signing;
 pub mod sketch;
+pub mod s3;
 pub mod storage;
+pub mod storage_url;
 pub mod synth;
 pub mod validate;

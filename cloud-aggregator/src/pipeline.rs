@@ -9,7 +9,8 @@ use anyhow::Context;
 use fruits_formats::ModelId;
 use indicatif::ProgressBar;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use ed25519_dalek::SigningKey;
+use fruits_formats::{ProjectionManifest, sign_artifact};
 
 /// Where published projections live.
 pub const PROJECTION_PREFIX: &str = "models/projection/";
@@ -161,23 +162,13 @@ pub fn next_version(output: &dyn Storage) -> anyhow::Result<u32> {
     Ok(highest.map_or(1, |v| v + 1))
 }
 
-/// What `models/projection/latest.json` says.
+/// What `models/projection/latest.json` says: the signed manifest phones verify
+/// ([`ProjectionManifest`]) plus variance statistics for people.
 #[derive(Debug, Clone, Serialize)]
 pub struct Latest {
-    /// The current version.
-    pub version: u32,
-    /// Its storage key.
-    pub key: String,
-    /// sha256 of the artifact file, hex.
-    pub sha256: String,
-    /// When it was computed, Unix milliseconds.
-    pub created_unix_ms: u64,
-    /// The same instant, ISO 8601 UTC.
-    pub created: String,
-    /// The embedding model, sha256 hex.
-    pub model_id: String,
-    /// Number of components.
-    pub k: u32,
+    /// Version, key, size, sha256, signature, created, k and model id.
+    #[serde(flatten)]
+    pub manifest: ProjectionManifest,
     /// Rows the PCA was computed from.
     pub rows: u64,
     /// Total variance (trace of the covariance).
@@ -190,20 +181,27 @@ pub struct Latest {
     pub components_for: Vec<crate::finalize::VarianceThreshold>,
 }
 
-/// Writes the artifact as `models/projection/v<version>.bin`, then `latest.json`.
-pub fn publish(output: &dyn Storage, pca: &Pca) -> anyhow::Result<Latest> {
+/// Writes the artifact as `models/projection/v<version>.bin`, then `latest.json`
+/// (artifact first, so `latest.json` never names a missing object). With no
+/// signing key the signature is empty: phones refuse such a publication, which is
+/// only for local experiments.
+pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>) -> anyhow::Result<Latest> {
     let a = &pca.artifact;
     let bytes = a.encode()?;
     let key = format!("{PROJECTION_PREFIX}v{}.bin", a.version);
     output.put(&key, &bytes).with_context(|| format!("writing {key}"))?;
+    let created = crate::clock::iso8601(a.created_unix_ms);
+    let manifest = match signing_key {
+        Some(signing_key) => sign_artifact(&bytes, a, &key, &created, signing_key),
+        None => {
+            tracing::warn!("publishing without --signing-key: phones will refuse this projection");
+            let mut m = sign_artifact(&bytes, a, &key, &created, &SigningKey::from_bytes(&[0; 32]));
+            m.signature.clear();
+            m
+        }
+    };
     let latest = Latest {
-        version: a.version,
-        key: key.clone(),
-        sha256: hex::encode(Sha256::digest(&bytes)),
-        created_unix_ms: a.created_unix_ms,
-        created: crate::clock::iso8601(a.created_unix_ms),
-        model_id: a.model_id.to_string(),
-        k: a.k,
+        manifest,
         rows: a.rows,
         total_variance: a.total_variance,
         explained_variance_ratio_total: a.explained_variance_ratio.iter().sum(),

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub model_id: Option<ModelId>,
     /// The run's name, used in `runs/<run>/` and `quarantine/<run>/`.
     pub run_id: String,
+    /// The publisher's key; `None` publishes unsigned (refused by phones).
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 /// Milliseconds spent in each phase.
@@ -126,7 +128,7 @@ pub fn run(input: &dyn Storage, output: &dyn Storage, opts: &RunOptions, progres
         let pca = finalize::finalize(&sketch, opts.k, opts.solver, version, clock::now_unix_ms())?;
         report.timings.finalize_ms = ms(finalize_start);
         let publish_start = Instant::now();
-        report.published = Some(pipeline::publish(output, &pca)?);
+        report.published = Some(pipeline::publish(output, &pca, opts.signing_key.as_ref())?);
         report.timings.publish_ms = ms(publish_start);
         report.components_for = pca.components_for;
         Ok(())

@@ -1,4 +1,4 @@
-//! Object storage behind one small trait: a local directory now, S3 later, with the
+//! Object storage behind one small trait: a local directory or S3 ([`crate::s3`]), with the
 //! same `/`-separated keys (`incoming/<date>/<device>/<batch>.shard`, ...).
 
 use std::fs;
@@ -28,14 +28,21 @@ impl LocalDir {
     }
 
     fn path(&self, key: &str) -> io::Result<PathBuf> {
-        let bad = key.is_empty()
-            || key.split('/').any(|part| part.is_empty() || part == "." || part == "..")
-            || key.contains('\\');
-        if bad {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid storage key {key:?}")));
-        }
+        check_key(key)?;
         Ok(self.root.join(key))
     }
+}
+
+/// Refuses keys that are empty, absolute, or have empty, `.` or `..` segments or a
+/// backslash: the same keys are valid in every backend and none escapes its root.
+pub fn check_key(key: &str) -> io::Result<()> {
+    let bad = key.is_empty()
+        || key.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+        || key.contains('\\');
+    if bad {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid storage key {key:?}")));
+    }
+    Ok(())
 }
 
 fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Result<()> {

@@ -4,18 +4,27 @@
 //!   by the aggregator.
 //! * [`artifact`]: the projection (PCA mean and components) the aggregator publishes
 //!   and phones apply.
+//! * [`catalogue`]: the fruit information (names, nutrition) published with the head.
+//! * [`request_auth`]: how a device signs its uploads (HMAC), for uploader and ingest.
+//! * [`signed`]: the Ed25519-signed `latest.json` manifest and the one verifier
+//!   phones and cloud share.
 //!
 //! Both are framed by [`codec`], the only module that knows about bincode. This crate
 //! does no I/O: it turns bytes into values and back, with hard limits checked before
 //! anything is allocated, so hostile input costs nothing but a typed error.
 
 pub mod artifact;
+pub mod catalogue;
 pub mod codec;
 pub mod error;
 pub mod model_id;
 pub mod shard;
+pub mod request_auth;
+pub mod signed;
 
 pub use artifact::ProjectionArtifact;
+pub use catalogue::{FruitInfo, Nutrition};
 pub use error::FormatError;
 pub use model_id::ModelId;
 pub use shard::{Encoding, Shard, ShardHeader};
+pub use signed::{ProjectionManifest, VerifyError, sign_artifact, verify_published};

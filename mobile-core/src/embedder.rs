@@ -77,6 +77,12 @@ impl Embedder {
         })
     }
 
+    /// The optimised tract plan (benchmarks and profiling only).
+    #[doc(hidden)]
+    pub fn plan(&self) -> &Arc<TypedRunnableModel> {
+        &self.plan
+    }
+
     /// The model's manifest.
     pub fn manifest(&self) -> &ModelManifest {
         &self.manifest
@@ -194,10 +200,38 @@ fn mismatch(msg: String) -> EmbedError {
     EmbedError::ModelShapeMismatch(msg)
 }
 
-/// The one place the model graph is loaded, checked and optimised (graph
-/// surgery goes here). The batch axis becomes the symbol `N`, so one plan
-/// serves batch 1 and batch N.
+/// How [`build_plan`] shapes and optimises the graph. Public only for the
+/// benchmarks in `mobile-core/benches/` and diagnostics; not a stable API.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanConfig {
+    /// `None`: the batch axis is the symbol `N`; `Some(b)`: fixed batch `b`.
+    pub batch: Option<usize>,
+    /// `into_optimized` (true) or `into_decluttered` (false).
+    pub optimize: bool,
+}
+
+/// The one place the model graph is loaded, checked and optimised.
 fn load_plan(model_bytes: &[u8], manifest: &ModelManifest, optimize: bool) -> Result<Plan> {
+    build_plan(
+        model_bytes,
+        manifest,
+        PlanConfig {
+            batch: None,
+            optimize,
+        },
+    )
+}
+
+/// Loads, checks and optimises the model graph (graph surgery goes here).
+/// Public only for benchmarks and diagnostics; not a stable API.
+#[doc(hidden)]
+pub fn build_plan(
+    model_bytes: &[u8],
+    manifest: &ModelManifest,
+    config: PlanConfig,
+) -> Result<Arc<TypedRunnableModel>> {
+    let optimize = config.optimize;
     let spec = &manifest.input;
     let mut model = tract_onnx::onnx()
         .model_for_read(&mut std::io::Cursor::new(model_bytes))
@@ -267,10 +301,13 @@ fn load_plan(model_bytes: &[u8], manifest: &ModelManifest, optimize: bool) -> Re
         .select_output_outlets(&[outputs[out_ix]])
         .map_err(inference)?;
 
-    let n = model.sym("N");
+    let n: TDim = match config.batch {
+        None => model.sym("N").into(),
+        Some(b) => (b as i64).into(),
+    };
     let shape: TVec<TDim> = match spec.layout {
-        Layout::Nhwc => tvec![n.into(), h.into(), w.into(), c.into()],
-        Layout::Nchw => tvec![n.into(), c.into(), h.into(), w.into()],
+        Layout::Nhwc => tvec![n, h.into(), w.into(), c.into()],
+        Layout::Nchw => tvec![n, c.into(), h.into(), w.into()],
     };
     let model = model
         .with_input_fact(0, f32::fact(ShapeFact::from_dims(shape)).into())

@@ -23,7 +23,10 @@ pub mod error;
 pub mod header;
 pub mod manifest;
 pub mod preprocess;
+pub mod queue;
 pub mod similarity;
+pub mod sync;
+pub mod uploader;
 
 pub use embedder::{Embedder, EmbedderOptions};
 pub use error::{EmbedError, Result};

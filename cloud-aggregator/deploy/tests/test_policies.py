@@ -38,6 +38,7 @@ INTENDED = {
     },
     "ingest": {
         ("s3:PutObject", f"{DATA}/incoming/*", None),
+        ("s3:PutObject", f"{DATA}/codes/*", None),
     },
     "client-read": {
         ("s3:GetObject", f"{DATA}/models/*", None),
@@ -147,9 +148,11 @@ def test_every_policy_file_is_in_the_table():
     assert {p.stem for p in POLICIES.glob("*.json")} == set(INTENDED)
 
 
-def test_ingest_writes_incoming_only():
+def test_ingest_writes_incoming_and_codes_only():
     p = load("ingest")
     assert allows(p, "s3:PutObject", f"{DATA}/incoming/2025-01-01/dev1/b1.shard")
+    assert allows(p, "s3:PutObject", f"{DATA}/codes/v1/2025-01-01/dev1/b1.shard")
+    assert not allows(p, "s3:GetObject", f"{DATA}/codes/v1/2025-01-01/dev1/b1.shard")
     assert not allows(p, "s3:GetObject", f"{DATA}/incoming/2025-01-01/dev1/b1.shard")
     assert not allows(p, "s3:ListBucket", DATA, "incoming/")
     assert not allows(p, "s3:ListBucket", DATA, "")

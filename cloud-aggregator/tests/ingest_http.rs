@@ -1,0 +1,230 @@
+//! The ingest service's HTTP contract, in process (tower `oneshot`, no sockets):
+//! every refusal has its own code and stores nothing; retries are stored once;
+//! projections are served with ETags.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use fruits_aggregator::ingest::auth::{self, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP};
+use fruits_aggregator::ingest::check::Policy;
+use fruits_aggregator::ingest::Ingest;
+use fruits_aggregator::storage::{LocalDir, Storage};
+use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
+use http_body_util::BodyExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tower::ServiceExt;
+
+const DIM: u32 = 8;
+const SECRET: &[u8] = b"device-secret";
+static NONCE: AtomicU64 = AtomicU64::new(0);
+
+fn model() -> ModelId {
+    ModelId::of_bytes(b"model")
+}
+
+fn shard(device: &str, batch: &str, model: ModelId, rows: u32, poison: bool) -> Vec<u8> {
+    let header = ShardHeader {
+        model_id: model,
+        dim: DIM,
+        rows,
+        encoding: Encoding::F32,
+        device_id: device.into(),
+        batch_id: batch.into(),
+        created_unix_ms: 1_767_225_600_000,
+        label_vocabulary: Vec::new(),
+    };
+    let values: Vec<f32> = (0..rows * DIM).map(|i| i as f32 * 0.5).collect();
+    let mut bytes = Shard::new(header, values, None).unwrap().encode();
+    if poison {
+        // Replace the first value with NaN and reseal the frame's checksum.
+        let mut frame = fruits_formats::codec::open_frame(&fruits_formats::shard::SHARD_FRAME, &bytes).unwrap().to_vec();
+        let header_len = u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize;
+        frame[4 + header_len..8 + header_len].copy_from_slice(&f32::NAN.to_le_bytes());
+        bytes = fruits_formats::codec::seal_frame(&fruits_formats::shard::SHARD_FRAME, &frame);
+    }
+    bytes
+}
+
+fn policy() -> Policy {
+    Policy { model_id: model(), dim: DIM, max_body: 64 * 1024, max_rows: 1000, window_ms: 60_000, rate_per_second: 1000.0, rate_burst: 1000.0 }
+}
+
+fn service(dir: &std::path::Path, policy: Policy) -> Arc<Ingest> {
+    let devices = HashMap::from([("dev-a".to_owned(), SECRET.to_vec()), ("dev-b".to_owned(), b"other".to_vec())]);
+    Ingest::new(Arc::new(LocalDir::new(dir)), devices, policy)
+}
+
+fn now() -> u64 {
+    fruits_aggregator::clock::now_unix_ms()
+}
+
+struct Req {
+    device: &'static str,
+    secret: &'static [u8],
+    batch: String,
+    body: Vec<u8>,
+    ts: u64,
+    nonce: String,
+    sign_body: Option<Vec<u8>>,
+    signed: bool,
+}
+
+fn req(batch: &str, body: Vec<u8>) -> Req {
+    Req {
+        device: "dev-a",
+        secret: SECRET,
+        batch: batch.into(),
+        body,
+        ts: now(),
+        nonce: format!("n{}", NONCE.fetch_add(1, Ordering::Relaxed)),
+        sign_body: None,
+        signed: true,
+    }
+}
+
+async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
+    let path = format!("/v1/batches/{}", r.batch);
+    let mut b = Request::put(&path);
+    if r.signed {
+        let sig = auth::sign(r.secret, "PUT", &path, r.sign_body.as_deref().unwrap_or(&r.body), r.ts, &r.nonce);
+        b = b.header(H_DEVICE, r.device).header(H_TIMESTAMP, r.ts.to_string()).header(H_NONCE, &r.nonce).header(H_SIGNATURE, sig);
+    }
+    let response = ingest.router().oneshot(b.body(Body::from(r.body)).unwrap()).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn code(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body).map(|v| v["error"].as_str().unwrap_or("").to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn each_refusal_has_its_own_code_and_nothing_reaches_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = service(dir.path(), Policy { max_body: 4096, ..policy() });
+    let good = || shard("dev-a", "b1", model(), 2, false);
+    let replayed = req("b1", good());
+    let replay_copy = Req { nonce: replayed.nonce.clone(), ts: replayed.ts, ..req("b1", good()) };
+    assert_eq!(send(&ingest, replayed).await.0, StatusCode::CREATED);
+    std::fs::remove_dir_all(dir.path().join("incoming")).unwrap();
+
+    let mut cases: Vec<(Req, &str, StatusCode)> = vec![
+        (Req { signed: false, ..req("b1", good()) }, "unsigned", StatusCode::UNAUTHORIZED),
+        (Req { secret: b"wrong", ..req("b1", good()) }, "bad_signature", StatusCode::UNAUTHORIZED),
+        (Req { sign_body: Some(shard("dev-a", "b1", model(), 3, false)), ..req("b1", good()) }, "bad_signature", StatusCode::UNAUTHORIZED),
+        (Req { device: "nobody", ..req("b1", good()) }, "unknown_device", StatusCode::UNAUTHORIZED),
+        (Req { ts: now() - 3_600_000, ..req("b1", good()) }, "stale_timestamp", StatusCode::UNAUTHORIZED),
+        (replay_copy, "replayed", StatusCode::CONFLICT),
+        (req("b1", shard("dev-a", "b1", model(), 200, false)), "oversized", StatusCode::PAYLOAD_TOO_LARGE),
+        (req("b1", shard("dev-a", "b1", ModelId::of_bytes(b"other"), 2, false)), "wrong_model", StatusCode::UNPROCESSABLE_ENTITY),
+        (req("b1", shard("dev-a", "b1", model(), 2, true)), "non_finite", StatusCode::UNPROCESSABLE_ENTITY),
+        (req("b1", b"not a shard".to_vec()), "malformed", StatusCode::UNPROCESSABLE_ENTITY),
+        (req("b1", shard("dev-b", "b1", model(), 2, false)), "outside_prefix", StatusCode::FORBIDDEN),
+        (req("b2", good()), "outside_prefix", StatusCode::FORBIDDEN),
+    ];
+    for (i, (r, want, status)) in cases.drain(..).enumerate() {
+        let (got_status, body) = send(&ingest, r).await;
+        assert_eq!((got_status, code(&body).as_str()), (status, want), "case {i}: {body}");
+    }
+    assert_eq!(LocalDir::new(dir.path()).list("").unwrap(), Vec::<String>::new(), "nothing stored");
+    // Path traversal in the batch id never reaches a handler that stores anything.
+    let (status, _) = send(&ingest, req("..%2F..%2Fmodels", good())).await;
+    assert!(status.is_client_error());
+    assert_eq!(LocalDir::new(dir.path()).list("").unwrap(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn rate_limit_is_per_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = service(dir.path(), Policy { rate_per_second: 0.001, rate_burst: 2.0, ..policy() });
+    for _ in 0..2 {
+        assert_eq!(send(&ingest, req("b1", shard("dev-a", "b1", model(), 2, false))).await.0, StatusCode::CREATED);
+    }
+    let (status, body) = send(&ingest, req("b1", shard("dev-a", "b1", model(), 2, false))).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+}
+
+#[tokio::test]
+async fn retries_are_stored_once_under_the_device_prefix_and_models_are_served_with_etags() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = service(dir.path(), policy());
+    let bytes = shard("dev-a", "b7", model(), 4, false);
+    for _ in 0..3 {
+        let (status, body) = send(&ingest, req("b7", bytes.clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let store = LocalDir::new(dir.path());
+    assert_eq!(store.list("").unwrap(), ["incoming/2026-01-01/dev-a/b7.shard"]);
+    assert_eq!(store.get("incoming/2026-01-01/dev-a/b7.shard").unwrap(), bytes);
+
+    store.put("models/projection/latest.json", b"{\"version\":1}").unwrap();
+    let get = |etag: Option<String>| {
+        let mut b = Request::get("/models/latest.json");
+        if let Some(e) = etag {
+            b = b.header("if-none-match", e);
+        }
+        ingest.router().oneshot(b.body(Body::empty()).unwrap())
+    };
+    let first = get(None).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(get(Some(etag)).await.unwrap().status(), StatusCode::NOT_MODIFIED);
+    let missing = ingest.router().oneshot(Request::get("/models/projection/v9.bin").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
+
+/// A shard of `k`-wide codes from projection `version`.
+fn codes(batch: &str, version: u32, k: u32) -> Vec<u8> {
+    let header = ShardHeader {
+        model_id: model(),
+        dim: k,
+        rows: 2,
+        encoding: Encoding::ProjectedF16 { projection_version: version },
+        device_id: "dev-a".into(),
+        batch_id: batch.into(),
+        created_unix_ms: 1_767_225_600_000,
+        label_vocabulary: Vec::new(),
+    };
+    Shard::new(header, (0..2 * k).map(|i| i as f32 / 8.0).collect(), None).unwrap().encode()
+}
+
+/// Publishes a `k`-component projection of `model` as `version` into `store`.
+fn publish(store: &LocalDir, version: u32, model: ModelId, k: u32) {
+    let d = DIM as usize;
+    let components: Vec<f32> = (0..k as usize * d).map(|i| f32::from(u8::from(i % (d + 1) == 0))).collect();
+    let artifact = fruits_formats::ProjectionArtifact {
+        version,
+        model_id: model,
+        created_unix_ms: 0,
+        dim: DIM,
+        k,
+        rows: 10,
+        mean: vec![0.0; d],
+        components,
+        explained_variance: vec![1.0; k as usize],
+        explained_variance_ratio: vec![1.0 / DIM as f64; k as usize],
+        total_variance: DIM as f64,
+    };
+    store.put(&format!("models/projection/v{version}.bin"), &artifact.encode().unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn projected_codes_are_stored_apart_only_for_a_published_projection_of_their_width() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = service(dir.path(), policy());
+    let store = LocalDir::new(dir.path());
+    publish(&store, 1, model(), 3);
+    publish(&store, 2, ModelId::of_bytes(b"other"), 3);
+
+    let (status, body) = send(&ingest, req("c1", codes("c1", 1, 3))).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (batch, version, k) in [("c2", 1, 4), ("c3", 2, 3), ("c4", 9, 3)] {
+        let (status, body) = send(&ingest, req(batch, codes(batch, version, k))).await;
+        assert_eq!((status, code(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "wrong_model"), "v{version} k{k}");
+    }
+    let mut keys = store.list("").unwrap();
+    keys.retain(|k| !k.starts_with("models/"));
+    assert_eq!(keys, ["codes/v1/2026-01-01/dev-a/c1.shard"], "codes only, apart from incoming/");
+}

@@ -1,0 +1,371 @@
+//! A persistent offline queue of embeddings waiting for upload, batched into shards.
+//!
+//! One file, `<dir>/upload-queue.bin`:
+//!
+//! ```text
+//! header: magic "FRUITQ01" | instance id u64 LE | first sequence number u64 LE
+//! record: payload length u32 LE | crc32(payload) u32 LE | payload
+//! payload: created unix ms u64 LE | dim x f32 LE
+//! ```
+//!
+//! * **Atomic appends.** [`UploadQueue::push`] appends one record and `fsync`s
+//!   before returning. A record torn by a kill or power loss fails its length or
+//!   crc check; [`UploadQueue::open`] truncates the file at the first bad record, so
+//!   an entry is either fully queued or not at all. A failed write is rolled back
+//!   in-process the same way.
+//! * **Deterministic batches.** [`UploadQueue::next_batch`] always returns the same
+//!   shard (same bytes, same batch id) until [`UploadQueue::ack`] removes it, so a
+//!   retried upload carries the same idempotency key. The batch id is
+//!   `<instance>-<first sequence number>`: sequence numbers keep growing across
+//!   acks and restarts (the header carries them), and the random-ish instance id
+//!   separates reinstalls of the app on one device.
+//! * **Bounded.** At most `max_entries` entries. When full, [`UploadQueue::push`]
+//!   refuses new entries with [`QueueError::Full`] (never drops queued ones): the
+//!   file stays append-only, batches already handed to the uploader keep their ids,
+//!   and the app decides whether to skip the photo or wait for connectivity.
+//! * **Ack compacts.** Removing a batch rewrites the remaining records into a
+//!   temporary file, `fsync`s it, and renames it over the queue (atomic on POSIX).
+
+use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"FRUITQ01";
+const HEADER_LEN: u64 = 8 + 8 + 8;
+const RECORD_PREFIX: usize = 8;
+
+/// What a queue holds and how much.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// The device's id, written into every shard.
+    pub device_id: String,
+    /// The model every queued embedding comes from.
+    pub model_id: ModelId,
+    /// Values per entry: the embedding dimension, or `k` for projected codes.
+    pub dim: u32,
+    /// How entries are encoded in the shards: full embeddings ([`Encoding::F32`] or
+    /// [`Encoding::F16`]) or codes of one projection version. A device keeps one
+    /// queue per encoding (in its own directory), so a batch never mixes them.
+    pub encoding: Encoding,
+    /// Most entries held; see the module docs for the policy when full.
+    pub max_entries: usize,
+    /// Most rows per shard.
+    pub batch_rows: usize,
+}
+
+/// Why the queue refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// File system failure.
+    #[error("queue I/O: {0}")]
+    Io(#[from] io::Error),
+    /// The queue holds `max_entries` entries already.
+    #[error("queue full ({0} entries): entry refused")]
+    Full(usize),
+    /// The embedding has the wrong number of values.
+    #[error("embedding has {actual} values, queue expects {expected}")]
+    WrongDim {
+        /// The queue's dimension.
+        expected: u32,
+        /// Values given.
+        actual: usize,
+    },
+    /// The embedding holds NaN or infinity.
+    #[error("embedding holds a non-finite value")]
+    NonFinite,
+    /// The file is not a queue (bad magic).
+    #[error("{0} is not an upload queue")]
+    NotAQueue(PathBuf),
+    /// The acknowledged batch is not the one at the head of the queue.
+    #[error("batch {0} is not at the head of the queue")]
+    NotHead(String),
+    /// A shard could not be built.
+    #[error("shard: {0}")]
+    Format(#[from] fruits_formats::FormatError),
+}
+
+/// One queued embedding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// When it was queued, Unix milliseconds.
+    pub created_unix_ms: u64,
+    /// The embedding.
+    pub values: Vec<f32>,
+}
+
+/// A sealed batch: what the uploader sends, and what [`UploadQueue::ack`] removes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The idempotency key: the same for every retry of this batch.
+    pub batch_id: String,
+    /// Entries it covers (from the head of the queue).
+    pub rows: usize,
+    /// The encoded shard.
+    pub shard: Vec<u8>,
+}
+
+/// The queue file and its in-memory index.
+#[derive(Debug)]
+pub struct UploadQueue {
+    config: QueueConfig,
+    path: PathBuf,
+    file: File,
+    instance: u64,
+    first_seq: u64,
+    entries: Vec<Entry>,
+    len_bytes: u64,
+}
+
+/// Encodes one record (pure).
+pub fn encode_record(entry: &Entry) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(8 + entry.values.len() * 4);
+    payload.extend_from_slice(&entry.created_unix_ms.to_le_bytes());
+    entry.values.iter().for_each(|v| payload.extend_from_slice(&v.to_le_bytes()));
+    let mut out = Vec::with_capacity(RECORD_PREFIX + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Decodes the valid records at the start of `bytes` (pure): the entries and the
+/// length of the valid prefix. Stops at the first torn or corrupt record.
+pub fn decode_records(bytes: &[u8], dim: u32) -> (Vec<Entry>, usize) {
+    let payload_len = 8 + dim as usize * 4;
+    let (mut entries, mut at) = (Vec::new(), 0);
+    while bytes.len() - at >= RECORD_PREFIX {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+        let start = at + RECORD_PREFIX;
+        if len != payload_len || bytes.len() - start < len || crc32fast::hash(&bytes[start..start + len]) != crc {
+            break;
+        }
+        let p = &bytes[start..start + len];
+        entries.push(Entry {
+            created_unix_ms: u64::from_le_bytes(p[..8].try_into().unwrap()),
+            values: p[8..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
+        });
+        at = start + len;
+    }
+    (entries, at)
+}
+
+fn header(instance: u64, first_seq: u64) -> Vec<u8> {
+    [&MAGIC[..], &instance.to_le_bytes(), &first_seq.to_le_bytes()].concat()
+}
+
+fn new_instance_id(path: &Path) -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seed = format!("{}|{}|{:?}", path.display(), std::process::id(), now);
+    u64::from_le_bytes(Sha256::digest(seed.as_bytes())[..8].try_into().unwrap())
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl UploadQueue {
+    /// Opens (or creates) the queue in `dir`, truncating a torn tail.
+    pub fn open(dir: &Path, config: QueueConfig) -> Result<Self, QueueError> {
+        fs::create_dir_all(dir)?;
+        let path = dir.join("upload-queue.bin");
+        if !path.exists() {
+            replace_file(&path, &header(new_instance_id(&path), 0))?;
+        }
+        let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
+            return Err(QueueError::NotAQueue(path));
+        }
+        let instance = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+        let first_seq = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+        let (entries, valid) = decode_records(&bytes[HEADER_LEN as usize..], config.dim);
+        let len_bytes = HEADER_LEN + valid as u64;
+        if len_bytes < bytes.len() as u64 {
+            tracing::warn!(dropped = bytes.len() as u64 - len_bytes, "upload queue: torn tail truncated");
+            file.set_len(len_bytes)?;
+            file.sync_all()?;
+        }
+        Ok(Self { config, path, file, instance, first_seq, entries, len_bytes })
+    }
+
+    /// Entries queued.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Queued entries, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Appends one embedding durably (written and fsynced before returning).
+    pub fn push(&mut self, values: &[f32], created_unix_ms: u64) -> Result<(), QueueError> {
+        if values.len() != self.config.dim as usize {
+            return Err(QueueError::WrongDim { expected: self.config.dim, actual: values.len() });
+        }
+        if !values.iter().all(|v| v.is_finite()) {
+            return Err(QueueError::NonFinite);
+        }
+        if self.entries.len() >= self.config.max_entries {
+            return Err(QueueError::Full(self.entries.len()));
+        }
+        let entry = Entry { created_unix_ms, values: values.to_vec() };
+        let record = encode_record(&entry);
+        let written = self
+            .file
+            .seek(SeekFrom::Start(self.len_bytes))
+            .and_then(|_| self.file.write_all(&record))
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Roll back a partial record so later appends stay readable.
+            let _ = self.file.set_len(self.len_bytes);
+            return Err(e.into());
+        }
+        self.len_bytes += record.len() as u64;
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// The batch at the head of the queue (up to `batch_rows` entries), the same
+    /// bytes every time until it is acknowledged; `None` when empty.
+    pub fn next_batch(&self) -> Result<Option<Batch>, QueueError> {
+        let rows = self.entries.len().min(self.config.batch_rows);
+        if rows == 0 {
+            return Ok(None);
+        }
+        let batch_id = format!("{:016x}-{:010}", self.instance, self.first_seq);
+        let taken = &self.entries[..rows];
+        let header = ShardHeader {
+            model_id: self.config.model_id,
+            dim: self.config.dim,
+            rows: rows as u32,
+            encoding: self.config.encoding,
+            device_id: self.config.device_id.clone(),
+            batch_id: batch_id.clone(),
+            created_unix_ms: taken.iter().map(|e| e.created_unix_ms).max().unwrap_or(0),
+            label_vocabulary: Vec::new(),
+        };
+        let values = taken.iter().flat_map(|e| e.values.iter().copied()).collect();
+        let shard = Shard::new(header, values, None)?.encode();
+        Ok(Some(Batch { batch_id, rows, shard }))
+    }
+
+    /// Removes an uploaded batch (which must be the head) and compacts the file.
+    pub fn ack(&mut self, batch: &Batch) -> Result<(), QueueError> {
+        let head = format!("{:016x}-{:010}", self.instance, self.first_seq);
+        if batch.batch_id != head || batch.rows > self.entries.len() {
+            return Err(QueueError::NotHead(batch.batch_id.clone()));
+        }
+        let rest = &self.entries[batch.rows..];
+        let mut bytes = header(self.instance, self.first_seq + batch.rows as u64);
+        rest.iter().for_each(|e| bytes.extend_from_slice(&encode_record(e)));
+        replace_file(&self.path, &bytes)?;
+        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        self.first_seq += batch.rows as u64;
+        self.entries.drain(..batch.rows);
+        self.len_bytes = bytes.len() as u64;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(max_entries: usize) -> QueueConfig {
+        QueueConfig { device_id: "dev-1".into(), model_id: ModelId::of_bytes(b"m"), dim: 4, encoding: Encoding::F32, max_entries, batch_rows: 3 }
+    }
+
+    fn row(i: u64) -> Vec<f32> {
+        vec![i as f32, 1.0, 2.0, 3.0]
+    }
+
+    #[test]
+    fn entries_survive_reopen_and_batches_are_deterministic_until_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        (0..5).for_each(|i| q.push(&row(i), 1000 + i).unwrap());
+        let first = q.next_batch().unwrap().unwrap();
+        drop(q);
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!(q.len(), 5);
+        assert_eq!(q.next_batch().unwrap().unwrap(), first, "a retry after restart sends the same bytes");
+        let shard = Shard::decode(&first.shard).unwrap();
+        assert_eq!((shard.header().rows, shard.header().batch_id.as_str()), (3, first.batch_id.as_str()));
+        q.ack(&first).unwrap();
+        assert!(matches!(q.ack(&first), Err(QueueError::NotHead(_))));
+        let second = q.next_batch().unwrap().unwrap();
+        assert_ne!(second.batch_id, first.batch_id);
+        assert_eq!(Shard::decode(&second.shard).unwrap().row(0), &row(3)[..]);
+        drop(q);
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!(q.next_batch().unwrap().unwrap(), second);
+        q.ack(&second).unwrap();
+        assert!(q.next_batch().unwrap().is_none());
+        q.push(&row(9), 9).unwrap();
+        let third = q.next_batch().unwrap().unwrap();
+        assert!(third.batch_id.ends_with("-0000000005"), "sequence numbers keep growing: {}", third.batch_id);
+    }
+
+    #[test]
+    fn a_record_torn_by_a_kill_is_dropped_on_reopen_and_appends_continue() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        (0..3).for_each(|i| q.push(&row(i), i).unwrap());
+        drop(q);
+        let path = dir.path().join("upload-queue.bin");
+        let full = fs::metadata(&path).unwrap().len();
+        let record = encode_record(&Entry { created_unix_ms: 0, values: row(0) }).len() as u64;
+        // Kill mid-write of the third record: every cut point inside it.
+        for cut in 1..record {
+            let f = OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(full - cut).unwrap();
+            drop(f);
+            let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+            assert_eq!(q.len(), 2, "cut {cut}");
+            assert_eq!(fs::metadata(&path).unwrap().len(), full - record);
+            let mut q = q;
+            q.push(&row(2), 2).unwrap();
+            assert_eq!(fs::metadata(&path).unwrap().len(), full);
+        }
+        // A flipped bit in the last record is detected by its crc.
+        let mut bytes = fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n - 2] ^= 0x10;
+        fs::write(&path, &bytes).unwrap();
+        let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!(q.entries(), &[Entry { created_unix_ms: 0, values: row(0) }, Entry { created_unix_ms: 1, values: row(1) }]);
+    }
+
+    #[test]
+    fn refuses_when_full_wrong_dim_or_non_finite_without_touching_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(2)).unwrap();
+        q.push(&row(0), 0).unwrap();
+        q.push(&row(1), 1).unwrap();
+        assert!(matches!(q.push(&row(2), 2), Err(QueueError::Full(2))));
+        assert!(matches!(q.push(&[1.0], 2), Err(QueueError::WrongDim { .. })));
+        assert!(matches!(q.push(&[f32::NAN, 0.0, 0.0, 0.0], 2), Err(QueueError::NonFinite)));
+        assert_eq!(UploadQueue::open(dir.path(), config(2)).unwrap().len(), 2);
+        fs::write(dir.path().join("upload-queue.bin"), b"garbage").unwrap();
+        assert!(matches!(UploadQueue::open(dir.path(), config(2)), Err(QueueError::NotAQueue(_))));
+    }
+}

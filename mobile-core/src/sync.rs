@@ -1,0 +1,226 @@
+//! Projection sync: fetch the signed projection the aggregator published, verify
+//! it, install it atomically on the device, and project embeddings with it.
+//!
+//! HTTP is `reqwest::blocking` (rustls, Mozilla's root certificates bundled by webpki-roots). Sync runs
+//! rarely and off the main thread like inference does, so a blocking call is the
+//! simplest API that needs no async runtime from the caller (reqwest runs its own
+//! internal one; do not call it from inside an async task).
+//!
+//! On the device, `<dir>/projection/` holds `v<N>.bin` + `v<N>.json` (the artifact
+//! and its manifest) for the current and the previous version, `current` (the
+//! current version number, replaced by write-temp + fsync + rename, so a crash
+//! leaves either the old or the new version installed, never a mix) and `etag`
+//! (the ETag of the last `latest.json` seen, sent as `If-None-Match`).
+
+use fruits_formats::{ModelId, ProjectionArtifact, ProjectionManifest, VerifyError, verify_published};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where to sync from and what to trust.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// Server root, e.g. `https://ingest.example.com` (serves `models/projection/...`).
+    pub server_url: String,
+    /// The publisher's Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// The model this device embeds with: projections for other models are refused.
+    pub model_id: ModelId,
+    /// The app's private storage directory.
+    pub dir: PathBuf,
+}
+
+/// Why a sync failed; the installed projection is unchanged in every case.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Network failure or an unexpected HTTP status.
+    #[error("http: {0}")]
+    Http(String),
+    /// `latest.json` is not a manifest.
+    #[error("malformed latest.json: {0}")]
+    Manifest(String),
+    /// The published projection is for another embedding model.
+    #[error("projection is for model {published}, this device runs {local}")]
+    WrongModel {
+        /// The manifest's model.
+        published: String,
+        /// The local model.
+        local: String,
+    },
+    /// The server offers an older version than the one installed.
+    #[error("server offers version {offered}, older than installed {installed}")]
+    Rollback {
+        /// Offered version.
+        offered: u32,
+        /// Installed version.
+        installed: u32,
+    },
+    /// The manifest names a key outside `models/projection/`.
+    #[error("manifest key {0:?} is outside models/projection/")]
+    BadKey(String),
+    /// Verification failed (digest, signature, size, decoding).
+    #[error("verification failed: {0}")]
+    Verify(#[from] VerifyError),
+    /// Device storage failure.
+    #[error("device storage: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncOutcome {
+    /// Nothing new (HTTP 304 or the same version).
+    Unchanged {
+        /// The installed version, if any.
+        version: Option<u32>,
+    },
+    /// A new version is installed.
+    Updated {
+        /// The new version.
+        version: u32,
+        /// The version it replaced, kept on disk.
+        previous: Option<u32>,
+    },
+}
+
+fn http<E: std::fmt::Display>(e: E) -> SyncError {
+    SyncError::Http(e.to_string())
+}
+
+/// Syncs projections for one device; holds the HTTP client.
+#[derive(Debug)]
+pub struct ModelSync {
+    config: SyncConfig,
+    client: reqwest::blocking::Client,
+}
+
+impl ModelSync {
+    /// A syncer with 10 s connect and 60 s request timeouts.
+    pub fn new(config: SyncConfig) -> Result<Self, SyncError> {
+        let client = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(http)?;
+        Ok(Self { config, client })
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.config.dir.join("projection")
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!("{}/{key}", self.config.server_url.trim_end_matches('/'))
+    }
+
+    /// Fetches `latest.json` (conditional on the stored ETag) and, when it names a
+    /// new version, the artifact; verifies both and installs them atomically.
+    pub fn sync_model(&self) -> Result<SyncOutcome, SyncError> {
+        let dir = self.dir();
+        fs::create_dir_all(&dir)?;
+        let installed = installed_version(&self.config.dir)?;
+        let mut request = self.client.get(self.url("models/projection/latest.json"));
+        if let Ok(etag) = fs::read_to_string(dir.join("etag")) {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag.trim());
+        }
+        let response = request.send().map_err(http)?;
+        if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(SyncOutcome::Unchanged { version: installed });
+        }
+        if !response.status().is_success() {
+            return Err(SyncError::Http(format!("latest.json: HTTP {}", response.status())));
+        }
+        let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let manifest_bytes = response.bytes().map_err(http)?;
+        let manifest: ProjectionManifest =
+            serde_json::from_slice(&manifest_bytes).map_err(|e| SyncError::Manifest(e.to_string()))?;
+        if manifest.model_id != self.config.model_id.to_string() {
+            return Err(SyncError::WrongModel { published: manifest.model_id, local: self.config.model_id.to_string() });
+        }
+        let outcome = match installed {
+            Some(v) if v == manifest.version => SyncOutcome::Unchanged { version: installed },
+            Some(v) if v > manifest.version => return Err(SyncError::Rollback { offered: manifest.version, installed: v }),
+            _ => {
+                let name = manifest.key.strip_prefix("models/projection/").filter(|n| !n.contains('/') && !n.contains(".."));
+                name.ok_or_else(|| SyncError::BadKey(manifest.key.clone()))?;
+                let response = self.client.get(self.url(&manifest.key)).send().map_err(http)?;
+                if !response.status().is_success() {
+                    return Err(SyncError::Http(format!("{}: HTTP {}", manifest.key, response.status())));
+                }
+                let bytes = response.bytes().map_err(http)?;
+                verify_published(&bytes, &manifest, &self.config.public_key)?;
+                install(&dir, manifest.version, &bytes, &manifest_bytes, installed)?;
+                SyncOutcome::Updated { version: manifest.version, previous: installed }
+            }
+        };
+        if let Some(etag) = etag {
+            write_atomically(&dir.join("etag"), etag.as_bytes())?;
+        }
+        Ok(outcome)
+    }
+
+    /// The installed projection, re-verified from device storage.
+    pub fn current(&self) -> Result<Option<Projector>, SyncError> {
+        load_installed(&self.config.dir, &self.config.public_key).map(|a| a.map(Projector))
+    }
+}
+
+/// The installed version in `dir`, if any.
+pub fn installed_version(dir: &Path) -> io::Result<Option<u32>> {
+    match fs::read_to_string(dir.join("projection/current")) {
+        Ok(text) => Ok(text.trim().parse().ok()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads and re-verifies the installed projection in `dir`.
+pub fn load_installed(dir: &Path, public_key: &[u8; 32]) -> Result<Option<ProjectionArtifact>, SyncError> {
+    let Some(version) = installed_version(dir)? else { return Ok(None) };
+    let d = dir.join("projection");
+    let manifest: ProjectionManifest = serde_json::from_slice(&fs::read(d.join(format!("v{version}.json")))?)
+        .map_err(|e| SyncError::Manifest(e.to_string()))?;
+    Ok(Some(verify_published(&fs::read(d.join(format!("v{version}.bin")))?, &manifest, public_key)?))
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    File::open(path.parent().expect("has a parent"))?.sync_all()
+}
+
+/// Writes the new version's files, switches `current` to it, then deletes versions
+/// older than the previous one.
+fn install(dir: &Path, version: u32, artifact: &[u8], manifest: &[u8], previous: Option<u32>) -> io::Result<()> {
+    write_atomically(&dir.join(format!("v{version}.bin")), artifact)?;
+    write_atomically(&dir.join(format!("v{version}.json")), manifest)?;
+    write_atomically(&dir.join("current"), version.to_string().as_bytes())?;
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let v = name.strip_prefix('v').and_then(|n| n.split('.').next()).and_then(|n| n.parse::<u32>().ok());
+        if v.is_some_and(|v| v != version && Some(v) != previous) {
+            fs::remove_file(dir.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// A verified projection, ready to turn embeddings into k-d codes.
+#[derive(Debug, Clone)]
+pub struct Projector(pub ProjectionArtifact);
+
+impl Projector {
+    /// The projection's version (tag codes with it).
+    pub fn version(&self) -> u32 {
+        self.0.version
+    }
+
+    /// `k` codes for one embedding, or `None` if its dimension is wrong.
+    pub fn project(&self, embedding: &[f32]) -> Option<Vec<f32>> {
+        (embedding.len() == self.0.dim as usize).then(|| self.0.project(embedding))
+    }
+}

@@ -1,0 +1,125 @@
+//! The system's spine, end to end on the embedded default (local directories):
+//! real fruit photos in the Fruits-360 layout -> `fruits embed --format shard` ->
+//! `aggregator run` (with a corrupt shard among the good ones) -> a projection
+//! artifact and a run report that agree with the shards.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use fruits_e2e::repo_root;
+use fruits_formats::{ProjectionArtifact, Shard};
+
+/// A Fruits-360-style `Training/<Class>/<photo>.png` tree of the real photos.
+fn fruits360_tree(root: &Path) -> usize {
+    let photos = repo_root().join("data/tuxpaint/fruit");
+    let entries = std::fs::read_dir(&photos)
+        .unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh", photos.display()));
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "png") {
+            let class = root.join("Training").join(path.file_stem().unwrap());
+            std::fs::create_dir_all(&class).unwrap();
+            std::fs::copy(&path, class.join(path.file_name().unwrap())).unwrap();
+            count += 1;
+        }
+    }
+    assert!(count >= 20, "expected the tuxpaint fruit photos, found {count}");
+    count
+}
+
+fn shard_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(shard_files(&path));
+        } else if path.extension().is_some_and(|e| e == "shard") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn photos_embedded_into_shards_are_aggregated_into_a_projection_and_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let photos = fruits360_tree(tmp.path());
+    let shards = tmp.path().join("store/incoming");
+    let embed = fruits_cli::Cli::try_parse_from([
+        "fruits".as_ref(),
+        "embed".as_ref(),
+        "--format".as_ref(),
+        "shard".as_ref(),
+        "--shard-rows".as_ref(),
+        "8".as_ref(),
+        "--label-from-dir".as_ref(),
+        "--model".as_ref(),
+        repo_root().join("models/mobilenetv2-1.0-224-embed.onnx").as_os_str(),
+        "--out".as_ref(),
+        shards.as_os_str(),
+        tmp.path().join("Training").as_os_str(),
+    ])
+    .unwrap();
+    let code = fruits_cli::run(embed.command).unwrap();
+    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::SUCCESS));
+
+    // What the phones uploaded: every photo once, labelled by its folder.
+    let good = shard_files(&shards);
+    assert_eq!(good.len(), photos.div_ceil(8));
+    let decoded: Vec<Shard> = good.iter().map(|p| Shard::decode(&std::fs::read(p).unwrap()).unwrap()).collect();
+    let rows: usize = decoded.iter().map(|s| s.header().rows as usize).sum();
+    assert_eq!(rows, photos);
+    let mut mean = vec![0f64; 1280];
+    for shard in &decoded {
+        for (i, row) in shard.values().chunks(1280).enumerate() {
+            assert!(shard.label(i).is_some());
+            mean.iter_mut().zip(row).for_each(|(m, v)| *m += f64::from(*v) / rows as f64);
+        }
+    }
+
+    // One corrupt upload among them.
+    let bytes = std::fs::read(&good[0]).unwrap();
+    std::fs::write(shards.join("desktop/truncated.shard"), &bytes[..bytes.len() / 2]).unwrap();
+
+    let out = tmp.path().join("store");
+    let run = fruits_aggregator::cli::Cli::try_parse_from([
+        "aggregator".as_ref(),
+        "run".as_ref(),
+        "--input".as_ref(),
+        out.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--k".as_ref(),
+        "5".as_ref(),
+        "--run-id".as_ref(),
+        "e2e".as_ref(),
+    ])
+    .unwrap();
+    fruits_aggregator::cli::execute(run).unwrap();
+
+    let report = read_json(&out.join("runs/e2e/report.json"));
+    assert_eq!(report["shards_read"], good.len() + 1);
+    assert_eq!(report["shards_accepted"], good.len());
+    assert_eq!(report["shards_rejected"], 1);
+    assert_eq!(report["rows"], photos);
+    assert!(out.join("quarantine/e2e/incoming/desktop/truncated.shard").exists());
+
+    let latest = read_json(&out.join("models/projection/latest.json"));
+    assert_eq!(latest["version"], 1);
+    let artifact = ProjectionArtifact::decode(&std::fs::read(out.join("models/projection/v1.bin")).unwrap()).unwrap();
+    assert_eq!(artifact.rows, photos as u64);
+    assert_eq!(artifact.k, 5);
+    assert_eq!(artifact.model_id, decoded[0].header().model_id);
+    let mean_error = artifact.mean.iter().zip(&mean).map(|(a, b)| (f64::from(*a) - b).abs()).fold(0.0, f64::max);
+    assert!(mean_error < 1e-5, "artifact mean off by {mean_error}");
+    assert!(artifact.explained_variance.windows(2).all(|w| w[0] >= w[1]));
+    // The 5 components explain a real share of the variance of real photos.
+    let share: f64 = artifact.explained_variance_ratio.iter().sum();
+    assert!(share > 0.2 && share < 1.0, "top-5 share {share}");
+}
