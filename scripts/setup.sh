@@ -4,9 +4,13 @@
 #   - Python reference tools (ONNX Runtime, scikit-learn, Pillow, numpy, pytest)
 #   - the real fruit photos from Debian's tuxpaint-stamps-default into data/
 #   - Garage, the S3 server the storage tests run against (built once, cached)
+#   - a Java runtime for pyspark (the Spark path's tests), when none is installed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 bash scripts/fetch-photos.sh
 bash scripts/garage.sh install
+if ! command -v java >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi

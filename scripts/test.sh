@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+# The Spark path on EMR, in local mode against Garage (uses the aggregator just built).
+FRUITS_AGGREGATOR="$PWD/target/debug/aggregator" python3 -m pytest -q -p no:cacheprovider cloud-aggregator/emr/tests
 if [ -x scripts/check-infra.sh ]; then
     bash scripts/check-infra.sh
 fi

@@ -4,7 +4,7 @@ use crate::eigen::Solver;
 use crate::finalize;
 use crate::pipeline;
 use crate::run::{self, RunOptions};
-use crate::storage_url::StorageUrl;
+use crate::storage_url::{ObjectUrl, StorageUrl};
 use crate::synth::Synthetic;
 use crate::{clock, estimate, inspect, signing};
 use anyhow::Context;
@@ -81,26 +81,44 @@ pub enum Command {
         /// Model every shard must come from (pass it when sketching in parallel tasks).
         #[arg(long)]
         model_id: Option<ModelId>,
-        /// Where to write the sketch.
+        /// Where to write the sketch: a file or s3://bucket/key. The shards' outcomes
+        /// (accepted, or quarantined and why) go beside it as `<out>.outcomes.json`.
         #[arg(long)]
-        out: PathBuf,
+        out: ObjectUrl,
+        /// Do nothing if `--out` and its outcomes already exist (a resumed or
+        /// retried task): the sketch of the same keys is the same bytes.
+        #[arg(long)]
+        resume: bool,
         /// Shard keys relative to --input.
         keys: Vec<String>,
     },
+    /// Split the shards under --input into partitions for parallel `sketch` tasks
+    /// (JSON: the model and dimension they are held to, and the keys per partition).
+    Plan {
+        /// Input storage: a directory or s3://bucket/prefix.
+        #[arg(long)]
+        input: StorageUrl,
+        /// Model every shard must come from (default: the first valid shard's).
+        #[arg(long)]
+        model_id: Option<ModelId>,
+        /// Number of partitions (at most one per shard).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+        partitions: u32,
+    },
     /// Merge stored sketches (in path order, fixed tree) into one.
     Merge {
-        /// Where to write the merged sketch.
+        /// Where to write the merged sketch: a file or s3://bucket/key.
         #[arg(long)]
-        out: PathBuf,
-        /// Sketch files.
+        out: ObjectUrl,
+        /// Sketches: files or s3://bucket/key objects.
         #[arg(required = true)]
-        sketches: Vec<PathBuf>,
+        sketches: Vec<ObjectUrl>,
     },
     /// Finalize a sketch and publish the projection to --output.
     Finalize {
-        /// The sketch file.
+        /// The sketch: a file or s3://bucket/key.
         #[arg(long)]
-        sketch: PathBuf,
+        sketch: ObjectUrl,
         /// Output storage: a directory or s3://bucket/prefix.
         #[arg(long)]
         output: StorageUrl,
@@ -146,8 +164,8 @@ pub enum Command {
     },
     /// Describe a shard, sketch or projection artifact.
     Inspect {
-        /// The file.
-        file: PathBuf,
+        /// The file, or s3://bucket/key.
+        file: ObjectUrl,
         /// Print everything as JSON.
         #[arg(long)]
         json: bool,
@@ -226,7 +244,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let report = run::run(&*input, &*output, &opts, &progress_bar(0))?;
             print_json(&report)
         }
-        Command::Sketch { input, output, run_id, model_id, out, keys } => {
+        Command::Sketch { input, output, run_id, model_id, out, resume, keys } => {
+            let outcomes_url = ObjectUrl { key: format!("{}.outcomes.json", out.key), ..out.clone() };
+            if resume && let (Ok(_), Ok(outcomes)) = (out.read(), outcomes_url.read()) {
+                println!("{}", String::from_utf8_lossy(&outcomes));
+                return Ok(());
+            }
             let (input, output) = (input.open()?, output.open()?);
             let (input, output) = (&*input, &*output);
             let mut keys = if keys.is_empty() { pipeline::list_shards(input, "")? } else { keys };
@@ -238,22 +261,36 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let stage = pipeline::sketch_shards(input, output, &keys, &expected, &quarantine, &bar)?;
             bar.finish_and_clear();
             let sketch = stage.sketch.context("no shard was accepted")?;
-            fs::write(&out, sketch.encode()).with_context(|| format!("writing {}", out.display()))?;
-            print_json(&stage.outcomes)
+            out.write(&sketch.encode()).with_context(|| format!("writing {out}"))?;
+            let outcomes = serde_json::to_string_pretty(&stage.outcomes)?;
+            outcomes_url.write(outcomes.as_bytes()).with_context(|| format!("writing {outcomes_url}"))?;
+            println!("{outcomes}");
+            Ok(())
+        }
+        Command::Plan { input, model_id, partitions } => {
+            let input = input.open()?;
+            let keys = pipeline::list_shards(&*input, "")?;
+            let expected =
+                pipeline::expectation(&*input, &keys, model_id).context("no valid embedding shard under --input")?;
+            print_json(&serde_json::json!({
+                "model_id": expected.model_id.to_string(),
+                "dim": expected.dim,
+                "partitions": pipeline::partition(&keys, partitions as usize),
+            }))
         }
         Command::Merge { out, mut sketches } => {
-            sketches.sort();
+            sketches.sort_by_key(ToString::to_string);
             let blobs = sketches
                 .iter()
-                .map(|p| fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .map(|url| url.read().with_context(|| format!("reading {url}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let merged = pipeline::merge_sketches(&blobs)?;
-            fs::write(&out, merged.encode()).with_context(|| format!("writing {}", out.display()))?;
+            out.write(&merged.encode()).with_context(|| format!("writing {out}"))?;
             print_json(&inspect::describe(&merged.encode())?)
         }
         Command::Finalize { sketch, output, solver, signing_key } => {
             let signing_key = signing_key.as_deref().map(signing::read_signing_key).transpose()?;
-            let bytes = fs::read(&sketch).with_context(|| format!("reading {}", sketch.display()))?;
+            let bytes = sketch.read().with_context(|| format!("reading {sketch}"))?;
             let sketch = crate::sketch::ScatterSketch::decode(&bytes)?;
             let output = output.open()?;
             let version = pipeline::next_version(&*output)?;
@@ -293,7 +330,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Inspect { file, json } => {
-            let bytes = fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes = file.read().with_context(|| format!("reading {file}"))?;
             let value = inspect::describe(&bytes)?;
             if json {
                 print_json(&value)

@@ -55,6 +55,23 @@ pub fn list_shards(input: &dyn Storage, prefix: &str) -> anyhow::Result<Vec<Stri
     Ok(keys)
 }
 
+/// Splits sorted `keys` into at most `parts` contiguous, non-empty partitions of
+/// near-equal size (the first ones one key larger), in order: the same keys always
+/// give the same partitions, so a retried or resumed task sketches the same shards.
+pub fn partition(keys: &[String], parts: usize) -> Vec<Vec<String>> {
+    let parts = parts.clamp(1, keys.len().max(1));
+    let (base, extra) = (keys.len() / parts, keys.len() % parts);
+    let mut rest = keys;
+    (0..parts)
+        .map(|i| {
+            let (head, tail) = rest.split_at(base + usize::from(i < extra));
+            rest = tail;
+            head.to_vec()
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 /// The model and dimension of the first valid embedding shard in key order.
 pub fn expectation_from_first(input: &dyn Storage, keys: &[String]) -> Option<Expected> {
     keys.iter().find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)))
@@ -152,14 +169,18 @@ fn quarantine(
     Ok(record)
 }
 
-/// The version after the highest `v<N>.bin` already published (1 for the first).
+/// The version after the one `latest.json` names (1 for the first). Read, not listed:
+/// the aggregator's IAM role may read `models/projection/latest.json` but not list
+/// `models/` (deploy/policies/emr-instance.json).
 pub fn next_version(output: &dyn Storage) -> anyhow::Result<u32> {
-    let keys = output.list(PROJECTION_PREFIX).context("listing published projections")?;
-    let highest = keys
-        .iter()
-        .filter_map(|k| k.strip_prefix(PROJECTION_PREFIX)?.strip_prefix('v')?.strip_suffix(".bin")?.parse::<u32>().ok())
-        .max();
-    Ok(highest.map_or(1, |v| v + 1))
+    let latest = match output.get(&format!("{PROJECTION_PREFIX}latest.json")) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(1),
+        Err(e) => return Err(e).context("reading the published latest.json"),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&latest).context("latest.json is not JSON")?;
+    let version = value["version"].as_u64().and_then(|v| u32::try_from(v).ok()).context("latest.json has no version")?;
+    Ok(version + 1)
 }
 
 /// What `models/projection/latest.json` says: the signed manifest phones verify
@@ -210,4 +231,20 @@ pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>
     };
     output.put(&format!("{PROJECTION_PREFIX}latest.json"), &serde_json::to_vec_pretty(&latest)?)?;
     Ok(latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partition;
+
+    #[test]
+    fn partitions_are_contiguous_balanced_and_cover_every_key_once() {
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i:02}")).collect();
+        let parts = partition(&keys, 4);
+        assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 2, 2]);
+        assert_eq!(parts.concat(), keys);
+        assert_eq!(partition(&keys, 50).len(), 10, "at most one partition per key");
+        assert_eq!(partition(&keys, 0), [keys.clone()]);
+        assert!(partition(&[], 3).is_empty());
+    }
 }

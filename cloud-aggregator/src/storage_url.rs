@@ -77,6 +77,55 @@ impl StorageUrl {
     }
 }
 
+/// One object: a file path or `s3://bucket/key`, so that steps run by a scheduler
+/// (Spark on EMR) read and write their sketches wherever the run keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectUrl {
+    /// The storage holding it (a directory or a bucket prefix).
+    pub storage: StorageUrl,
+    /// Its key in that storage (one segment: the file name).
+    pub key: String,
+}
+
+impl FromStr for ObjectUrl {
+    type Err = StorageUrlError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (parent, key) = s.rsplit_once('/').unwrap_or(("", s));
+        if key.is_empty() || key == "." || key == ".." {
+            return Err(StorageUrlError::Empty);
+        }
+        let storage = match parent {
+            "" => StorageUrl::Local(PathBuf::from(".")),
+            "s3:/" => return Err(StorageUrlError::BadBucket(s.to_owned())),
+            p if p.starts_with("s3://") || !p.contains("://") => format!("{p}/").parse()?,
+            _ => return Err(StorageUrlError::UnsupportedScheme(s.to_owned())),
+        };
+        Ok(Self { storage, key: key.to_owned() })
+    }
+}
+
+impl fmt::Display for ObjectUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.storage {
+            StorageUrl::Local(dir) => write!(f, "{}", dir.join(&self.key).display()),
+            s3 => write!(f, "{s3}{}", self.key),
+        }
+    }
+}
+
+impl ObjectUrl {
+    /// The object's bytes.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        self.storage.open()?.get(&self.key)
+    }
+
+    /// Stores `bytes` as the object, replacing it atomically.
+    pub fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.storage.open()?.put(&self.key, bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +145,21 @@ mod tests {
         assert!(matches!("s3://".parse::<StorageUrl>(), Err(StorageUrlError::BadBucket(_))));
         assert!(matches!("s3://Bad_Bucket/x".parse::<StorageUrl>(), Err(StorageUrlError::BadBucket(_))));
         assert!(matches!("gs://b/x".parse::<StorageUrl>(), Err(StorageUrlError::UnsupportedScheme(_))));
+    }
+
+    #[test]
+    fn object_urls_split_into_storage_and_key() {
+        let o: ObjectUrl = "s3://fruits/runs/r1/sketches/part-00001.sketch".parse().unwrap();
+        assert_eq!(o.storage, StorageUrl::S3 { bucket: "fruits".into(), prefix: "runs/r1/sketches/".into() });
+        assert_eq!(o.key, "part-00001.sketch");
+        assert_eq!(o.to_string(), "s3://fruits/runs/r1/sketches/part-00001.sketch");
+        let o: ObjectUrl = "s3://fruits/a.sketch".parse().unwrap();
+        assert_eq!((o.storage, o.key.as_str()), (StorageUrl::S3 { bucket: "fruits".into(), prefix: String::new() }, "a.sketch"));
+        let o: ObjectUrl = "/tmp/x/all.sketch".parse().unwrap();
+        assert_eq!((o.storage, o.key.as_str()), (StorageUrl::Local("/tmp/x/".into()), "all.sketch"));
+        assert_eq!("all.sketch".parse::<ObjectUrl>().unwrap().storage, StorageUrl::Local(".".into()));
+        for bad in ["", "s3://fruits/", "/tmp/x/", "s3://", "http://host/a.sketch", "s3://x/a"] {
+            assert!(bad.parse::<ObjectUrl>().is_err(), "{bad}");
+        }
     }
 }

@@ -111,84 +111,41 @@ impl Embedder {
 
     /// Embeds one already-preprocessed tensor.
     pub fn embed_tensor(&self, tensor: &InputTensor) -> Result<Vec<f32>> {
-        let mut out = self.embed_tensors(std::slice::from_ref(tensor))?;
-        out.pop()
-            .ok_or_else(|| EmbedError::Inference("empty output".into()))
+        self.run_one(tensor)
     }
 
-    /// Embeds several preprocessed tensors in one batched run.
+    /// Embeds several preprocessed tensors, one model run each.
+    ///
+    /// The plan has a fixed batch of one: measured with tract 0.23 on this model
+    /// (`bench/embed/run.sh`), a plan with a symbolic batch axis ran 5.7x slower per
+    /// image than the batch-1 plan, and batching buys nothing on a phone's CPU.
     pub fn embed_tensors(&self, tensors: &[InputTensor]) -> Result<Vec<Vec<f32>>> {
-        if tensors.is_empty() {
-            return Ok(Vec::new());
-        }
+        tensors.iter().map(|t| self.run_one(t)).collect()
+    }
+
+    fn run_one(&self, tensor: &InputTensor) -> Result<Vec<f32>> {
         let shape = self.manifest.input.image_shape();
-        let len = self.manifest.input.image_len();
-        let mut data = Vec::with_capacity(tensors.len() * len);
-        for t in tensors {
-            if t.shape != shape || t.data.len() != len {
-                return Err(EmbedError::TensorShape {
-                    expected: shape.to_vec(),
-                    actual: t.shape.to_vec(),
-                });
-            }
-            data.extend_from_slice(&t.data);
+        if tensor.shape != shape || tensor.data.len() != self.manifest.input.image_len() {
+            return Err(EmbedError::TensorShape { expected: shape.to_vec(), actual: tensor.shape.to_vec() });
         }
-        let n = tensors.len();
-        let input = tract_ndarray::Array4::from_shape_vec((n, shape[0], shape[1], shape[2]), data)
+        let input = tract_ndarray::Array4::from_shape_vec((1, shape[0], shape[1], shape[2]), tensor.data.clone())
             .map_err(|e| EmbedError::Inference(e.to_string()))?;
-        let outputs = self
-            .plan
-            .run(tvec!(Tensor::from(input).into()))
-            .map_err(inference)?;
+        let outputs = self.plan.run(tvec!(Tensor::from(input).into())).map_err(inference)?;
         let view = outputs
             .first()
             .ok_or_else(|| EmbedError::Inference("model produced no output".into()))?
             .to_plain_array_view::<f32>()
             .map_err(inference)?;
-        if view.shape() != [n, self.dim()] {
-            return Err(EmbedError::Inference(format!(
-                "output shape {:?}, expected [{n}, {}]",
-                view.shape(),
-                self.dim()
-            )));
+        if view.shape() != [1, self.dim()] {
+            return Err(EmbedError::Inference(format!("output shape {:?}, expected [1, {}]", view.shape(), self.dim())));
         }
-        Ok(view
-            .outer_iter()
-            .map(|row| row.iter().copied().collect())
-            .collect())
+        Ok(view.iter().copied().collect())
     }
 
-    /// Embeds several encoded photos with one batched model run. Photos that
-    /// fail to decode get their own error; the others are still embedded. If
-    /// the batched run fails, every decoded photo gets the inference error.
+    /// Embeds several encoded photos, each with its own result: a photo that fails
+    /// to decode or embed does not affect the others.
     pub fn embed_batch(&self, images: &[&[u8]]) -> Vec<Result<Vec<f32>>> {
-        let prepared: Vec<Result<InputTensor>> = images
-            .iter()
-            .map(|b| self.preprocessor.preprocess(b))
-            .collect();
-        let ok: Vec<InputTensor> = prepared
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
-            .collect();
-        let mut embedded = match self.embed_tensors(&ok) {
-            Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => {
-                let msg = e.to_string();
-                ok.iter()
-                    .map(|_| Err(EmbedError::Inference(msg.clone())))
-                    .collect()
-            }
-        }
-        .into_iter();
-        prepared
-            .into_iter()
-            .map(|r| match r {
-                Ok(_) => embedded
-                    .next()
-                    .unwrap_or_else(|| Err(EmbedError::Inference("missing output".into()))),
-                Err(e) => Err(e),
-            })
-            .collect()
+        images.iter().map(|bytes| self.embed(bytes)).collect()
     }
 }
 
@@ -217,7 +174,7 @@ fn load_plan(model_bytes: &[u8], manifest: &ModelManifest, optimize: bool) -> Re
         model_bytes,
         manifest,
         PlanConfig {
-            batch: None,
+            batch: Some(1),
             optimize,
         },
     )

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Issue-2 benchmark: tract (fruits-core) vs ONNX Runtime, side by side in one run,
+# single thread, batch 1, same ONNX file, same preprocessed tensors.
+# Usage: bench/embed/run.sh            (results: $OUT/results.json, default target/bench-embed)
+#   ROUNDS / PER_ROUND: interleaved inference rounds (default 15 x 20 per side)
+#   PROFILE=1: also print tract's per-operator profile (symbolic and batch-1 plans)
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${OUT:-$ROOT/target/bench-embed}; mkdir -p "$OUT"
+MANIFEST=$ROOT/models/mobilenetv2-1.0-224-embed.json
+export OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1
+
+cd "$ROOT"
+scripts/fetch-photos.sh >/dev/null
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+# Portable build (no target-cpu=native): the release/bench profile the apps' x86 builds use.
+cargo build --release -p fruits-cli --bin fruits
+BENCH=$(cargo bench -p fruits-core --bench embed --no-run --message-format=json 2>/dev/null \
+  | python3 -c 'import json,sys
+for l in sys.stdin:
+    m=json.loads(l)
+    if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="embed" and m.get("executable"): print(m["executable"])' | tail -1)
+echo "bench binary: $BENCH" >&2
+
+# (a) inference, (b) cold start, (d) 12 MP split -- interleaved with ORT inside bench.py.
+python3 "$HERE/bench.py" "$BENCH" "$OUT" --rounds "${ROUNDS:-15}" --per-round "${PER_ROUND:-20}" > "$OUT/main.json"
+
+if [ "${PROFILE:-0}" = 1 ]; then
+  for v in symbolic batch1; do "$BENCH" profile "$MANIFEST" "$OUT/tensors.f32" "$v" 30 > "$OUT/profile-$v.json"; done
+fi
+
+# (c) peak RSS, one photo: `fruits embed` vs the python ORT process doing the same.
+PHOTO=$ROOT/data/tuxpaint/fruit/apple_red.png
+rss() { /usr/bin/time -v "$@" 2> "$OUT/time.log" >/dev/null; awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$OUT/time.log"; }
+ours_kb=$(rss target/release/fruits embed --manifest "$MANIFEST" "$PHOTO")
+ort_kb=$(rss python3 "$HERE/ort_one.py" "$MANIFEST" "$PHOTO")
+base_kb=$(rss python3 -c 'import numpy, onnxruntime, PIL.Image')
+
+python3 - "$OUT" "$ours_kb" "$ort_kb" "$base_kb" <<'PY' | tee "$OUT/results.json"
+import json, sys, platform, subprocess
+out, ours, ort, base = sys.argv[1], *map(int, sys.argv[2:])
+r = json.load(open(f"{out}/main.json"))
+r["peak_rss_mb"] = {"fruits_embed": ours / 1024, "python_ort_one_photo": ort / 1024,
+                    "python_imports_only": base / 1024}
+cpu = [l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if l.startswith("Model name")]
+r["machine"] = {"cpu": cpu[0] if cpu else platform.processor(), "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()}
+print(json.dumps(r, indent=1))
+PY
