@@ -114,7 +114,8 @@ pub enum Command {
         #[arg(required = true)]
         sketches: Vec<ObjectUrl>,
     },
-    /// Finalize a sketch and publish the projection to --output.
+    /// Finalize a sketch and publish the projection to --output (nothing new is
+    /// published when the current projection came from the same sketch, k and solver).
     Finalize {
         /// The sketch: a file or s3://bucket/key.
         #[arg(long)]
@@ -293,9 +294,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let bytes = sketch.read().with_context(|| format!("reading {sketch}"))?;
             let sketch = crate::sketch::ScatterSketch::decode(&bytes)?;
             let output = output.open()?;
+            let source = pipeline::finalize_source(&bytes, solver.k, solver.solver());
+            if let Some(latest) = pipeline::published_from(&*output, &source)? {
+                // Retried or resumed: this exact projection is already the published one.
+                return print_json(&latest);
+            }
             let version = pipeline::next_version(&*output)?;
             let pca = finalize::finalize(&sketch, solver.k, solver.solver(), version, clock::now_unix_ms())?;
-            print_json(&pipeline::publish(&*output, &pca, signing_key.as_ref())?)
+            print_json(&pipeline::publish(&*output, &pca, signing_key.as_ref(), source)?)
         }
         Command::Keygen { out } => {
             let key = signing::keygen(&out)?;

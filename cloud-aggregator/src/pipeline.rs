@@ -9,6 +9,7 @@ use anyhow::Context;
 use fruits_formats::ModelId;
 use indicatif::ProgressBar;
 use serde::Serialize;
+use sha2::Digest;
 use ed25519_dalek::SigningKey;
 use fruits_formats::{ProjectionManifest, sign_artifact};
 
@@ -200,13 +201,38 @@ pub struct Latest {
     pub explained_variance_ratio: Vec<f64>,
     /// Components needed for 90/95/99% of the variance.
     pub components_for: Vec<crate::finalize::VarianceThreshold>,
+    /// What it was computed from ([`finalize_source`]): a `finalize` of the same
+    /// inputs finds it here and publishes nothing new.
+    pub source: String,
+}
+
+/// Identifies a finalize's inputs: sha256 of the sketch's bytes, `k` and the solver.
+pub fn finalize_source(sketch_bytes: &[u8], k: u32, solver: crate::eigen::Solver) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(sketch_bytes);
+    h.update(k.to_le_bytes());
+    h.update(format!("{solver:?}").as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The published `latest.json` if it was computed from `source` (a retried or
+/// resumed finalize), else `None`.
+pub fn published_from(output: &dyn Storage, source: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    match output.get(&format!("{PROJECTION_PREFIX}latest.json")) {
+        Ok(bytes) => {
+            let latest: serde_json::Value = serde_json::from_slice(&bytes).context("latest.json is not JSON")?;
+            Ok((latest["source"] == source).then_some(latest))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).context("reading the published latest.json"),
+    }
 }
 
 /// Writes the artifact as `models/projection/v<version>.bin`, then `latest.json`
 /// (artifact first, so `latest.json` never names a missing object). With no
 /// signing key the signature is empty: phones refuse such a publication, which is
 /// only for local experiments.
-pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>) -> anyhow::Result<Latest> {
+pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>, source: String) -> anyhow::Result<Latest> {
     let a = &pca.artifact;
     let bytes = a.encode()?;
     let key = format!("{PROJECTION_PREFIX}v{}.bin", a.version);
@@ -228,6 +254,7 @@ pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>
         explained_variance_ratio_total: a.explained_variance_ratio.iter().sum(),
         explained_variance_ratio: a.explained_variance_ratio.clone(),
         components_for: pca.components_for.clone(),
+        source,
     };
     output.put(&format!("{PROJECTION_PREFIX}latest.json"), &serde_json::to_vec_pretty(&latest)?)?;
     Ok(latest)

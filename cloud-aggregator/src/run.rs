@@ -128,7 +128,8 @@ pub fn run(input: &dyn Storage, output: &dyn Storage, opts: &RunOptions, progres
         let pca = finalize::finalize(&sketch, opts.k, opts.solver, version, clock::now_unix_ms())?;
         report.timings.finalize_ms = ms(finalize_start);
         let publish_start = Instant::now();
-        report.published = Some(pipeline::publish(output, &pca, opts.signing_key.as_ref())?);
+        let source = pipeline::finalize_source(&sketch.encode(), opts.k, opts.solver);
+        report.published = Some(pipeline::publish(output, &pca, opts.signing_key.as_ref(), source)?);
         report.timings.publish_ms = ms(publish_start);
         report.components_for = pca.components_for;
         Ok(())

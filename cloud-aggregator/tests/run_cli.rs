@@ -144,7 +144,12 @@ fn sketch_merge_finalize_compose_like_run() {
     ok(&["merge", "--out", merged.to_str().unwrap(), b.to_str().unwrap(), a.to_str().unwrap()]);
     let inspected: Value = serde_json::from_str(&ok(&["inspect", merged.to_str().unwrap(), "--json"])).unwrap();
     assert_eq!((inspected["kind"].as_str(), inspected["rows"].as_u64()), (Some("sketch"), Some(2000)));
-    ok(&["finalize", "--sketch", merged.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "4"]);
+    let finalize = ["finalize", "--sketch", merged.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "4"];
+    let first: Value = serde_json::from_str(&ok(&finalize)).unwrap();
+    // A retried finalize of the same sketch publishes nothing new.
+    let again: Value = serde_json::from_str(&ok(&finalize)).unwrap();
+    assert_eq!((first["version"].as_u64(), &first), (Some(1), &again));
+    assert!(!output.join("models/projection/v2.bin").exists());
     ok(&["run", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "4", "--run-id", "r"]);
     let read = |v: u32| ProjectionArtifact::decode(&std::fs::read(output.join(format!("models/projection/v{v}.bin"))).unwrap()).unwrap();
     let (composed, run) = (read(1), read(2));
