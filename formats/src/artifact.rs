@@ -121,11 +121,11 @@ impl ProjectionArtifact {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 2-component projection of 3-d space onto its first two axes.
-    fn axes() -> ProjectionArtifact {
+    pub(crate) fn axes() -> ProjectionArtifact {
         ProjectionArtifact {
             version: 4,
             model_id: ModelId::of_bytes(b"m"),

@@ -166,27 +166,13 @@ pub fn verify_published(
 mod tests {
     use super::*;
 
-    fn artifact() -> ProjectionArtifact {
-        ProjectionArtifact {
-            version: 3,
-            model_id: ModelId::of_bytes(b"m"),
-            created_unix_ms: 1,
-            dim: 3,
-            k: 2,
-            rows: 10,
-            mean: vec![1.0, 2.0, 3.0],
-            components: vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
-            explained_variance: vec![5.0, 2.0],
-            explained_variance_ratio: vec![0.625, 0.25],
-            total_variance: 8.0,
-        }
-    }
+    use crate::artifact::tests::axes as artifact;
 
     fn published() -> (Vec<u8>, ProjectionManifest, [u8; 32]) {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let a = artifact();
         let bytes = a.encode().unwrap();
-        let manifest = sign_artifact(&bytes, &a, "models/projection/v3.bin", "1970-01-01T00:00:00.001Z", &key);
+        let manifest = sign_artifact(&bytes, &a, "models/projection/v4.bin", "1970-01-01T00:00:00.001Z", &key);
         (bytes, manifest, key.verifying_key().to_bytes())
     }
 
@@ -225,7 +211,7 @@ mod tests {
             Err(VerifyError::MalformedManifest { field: "signature" })
         );
         let mut wrong_version = manifest.clone();
-        wrong_version.version = 4;
+        wrong_version.version = 5;
         assert!(matches!(
             verify_published(&bytes, &wrong_version, &public),
             Err(VerifyError::ManifestMismatch { field: "version", .. })

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+mod durable;
 pub mod embedder;
 pub mod error;
 pub mod header;

@@ -26,6 +26,7 @@
 //! * **Ack compacts.** Removing a batch rewrites the remaining records into a
 //!   temporary file, `fsync`s it, and renames it over the queue (atomic on POSIX).
 
+use crate::durable::replace_file;
 use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
@@ -160,19 +161,6 @@ fn new_instance_id(path: &Path) -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seed = format!("{}|{}|{:?}", path.display(), std::process::id(), now);
     u64::from_le_bytes(Sha256::digest(seed.as_bytes())[..8].try_into().unwrap())
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 impl UploadQueue {

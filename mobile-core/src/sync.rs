@@ -12,9 +12,10 @@
 //! leaves either the old or the new version installed, never a mix) and `etag`
 //! (the ETag of the last `latest.json` seen, sent as `If-None-Match`).
 
+use crate::durable::replace_file;
 use fruits_formats::{ModelId, ProjectionArtifact, ProjectionManifest, VerifyError, verify_published};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -155,7 +156,7 @@ impl ModelSync {
             }
         };
         if let Some(etag) = etag {
-            write_atomically(&dir.join("etag"), etag.as_bytes())?;
+            replace_file(&dir.join("etag"), etag.as_bytes())?;
         }
         Ok(outcome)
     }
@@ -184,21 +185,12 @@ pub fn load_installed(dir: &Path, public_key: &[u8; 32]) -> Result<Option<Projec
     Ok(Some(verify_published(&fs::read(d.join(format!("v{version}.bin")))?, &manifest, public_key)?))
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)?;
-    File::open(path.parent().expect("has a parent"))?.sync_all()
-}
-
 /// Writes the new version's files, switches `current` to it, then deletes versions
 /// older than the previous one.
 fn install(dir: &Path, version: u32, artifact: &[u8], manifest: &[u8], previous: Option<u32>) -> io::Result<()> {
-    write_atomically(&dir.join(format!("v{version}.bin")), artifact)?;
-    write_atomically(&dir.join(format!("v{version}.json")), manifest)?;
-    write_atomically(&dir.join("current"), version.to_string().as_bytes())?;
+    replace_file(&dir.join(format!("v{version}.bin")), artifact)?;
+    replace_file(&dir.join(format!("v{version}.json")), manifest)?;
+    replace_file(&dir.join("current"), version.to_string().as_bytes())?;
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         let v = name.strip_prefix('v').and_then(|n| n.split('.').next()).and_then(|n| n.parse::<u32>().ok());
