@@ -15,7 +15,7 @@ PYTEST_VERSION=9.2.0
 
 need() {  # need <dist> <version>: pip install dist==version unless installed
     local have
-    have="$(python3 -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p')"
+    have="$(python3 -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p' || true)"
     if [ "$have" != "$2" ]; then
         python3 -m pip install --quiet --disable-pip-version-check "$1==$2"
     fi
