@@ -1,67 +1,269 @@
 #!/usr/bin/env bash
-# Phone-class builds, verified: cross-builds the on-device core for ARM Linux with
-# Debian's Rust toolchain and runs the tests that matter on a phone under QEMU
-# user-mode emulation.
+# Phone-class builds, verified (issue 8): cross-builds the on-device core for ARM Linux
+# with Debian's Rust toolchain and runs the tests that matter on a phone under QEMU
+# user-mode emulation. scripts/test.sh (and so CI) runs it after the main test suites.
 #
-#   scripts/cross.sh                    both targets (CROSS_TARGETS overrides)
-#   CROSS_TARGETS=aarch64-unknown-linux-gnu scripts/cross.sh
+#   scripts/cross.sh                                       both targets
+#   CROSS_TARGETS=aarch64-unknown-linux-gnu scripts/cross.sh   one target
+#   CROSS_LIB=0 scripts/cross.sh                           skip the shipped library build
+#   CROSS_LIB_PROFILE=mobile scripts/cross.sh              the library as shipped (2nd full build)
+#   CROSS_SIZES=1 scripts/cross.sh                         that, plus the size report (BENCHMARKS.md)
 #
-# Tests run on each target: the formats crate (shard encode/decode, projection
-# signature checks), the core's unit tests (preprocessing, queue, uploader),
-# ONNX Runtime parity of the embeddings (the reference runs on the host's Python;
-# an emulated ARM process may exec the host's x86 python3), bad-input refusals,
-# wrong-model refusals, and the kernel report, which fails if ARM64 falls back to
-# tract's generic kernels. Emulated timings mean nothing: none are taken.
+# For each target (aarch64-unknown-linux-gnu = ARM64 phones, armv7-unknown-linux-gnueabihf =
+# the ARMv7 class of Android's armeabi-v7a), with `--release` (one build shared by every
+# test binary):
+#   - fruits-formats' unit tests: shard encode/decode round trips, projection artifact
+#     signatures (Ed25519) and request signatures;
+#   - fruits-core's unit tests (preprocessing, header sniffing, manifest, queue) and the
+#     integration tests kernels (which tract kernels run; fails if ARM64 falls back to
+#     tract's generic code), ort_parity (embeddings within 1e-4 of ONNX Runtime, and
+#     preprocessing against Pillow: the test runs the host's python3 on
+#     scripts/ort_reference.py, which an emulated process can exec natively), bad_input
+#     and wrong_model (typed refusals of bad photos and bad models).
+# Then the UniFFI `bindings` crate's cdylib, once that crate exists: with --release on top of
+# the tests' build (CI), or with the `mobile` profile the apps ship (CROSS_LIB_PROFILE=mobile,
+# or CROSS_SIZES=1, which also prints the size report for BENCHMARKS.md).
+# Emulated timings mean nothing: none are taken.
 #
-# Idempotent: installs the toolchain only when missing. Builds go to target/cross
-# so that Debian's rustc 1.96 and rustup's 1.95 never invalidate each other.
+# ARMv7 and NEON: tract picks its ARMv7 NEON kernels by reading /proc/cpuinfo, and QEMU 7.2
+# user mode (Debian 12) shows the emulated process the *host's* /proc/cpuinfo, which has no
+# "neon". Every phone-class ARMv7 CPU has NEON (Android's armeabi-v7a assumes it), so the
+# ARMv7 run forces it with TRACT_CPU_ARM32_NEON=true: the parity tests then check tract's
+# ARMv7 NEON assembly, as a phone runs it. ARM64 needs no such help (Advanced SIMD is
+# baseline there) and is checked as detected.
+#
+# Toolchain, installed only when missing (idempotent): Debian's rustc-web/cargo-web 1.96
+# (/usr/bin/rustc, /usr/bin/cargo: called by absolute path because rustup's 1.95 shims
+# come first on PATH), the ARM standard libraries libstd-rust-web-dev:arm64/:armhf, the gcc
+# cross linkers with their C libraries, and qemu-user. Builds go to target/cross so that
+# Debian's rustc and rustup's never invalidate each other's artefacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGETS=${CROSS_TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf"}
-RUSTC=/usr/bin/rustc
+TARGET_DIR=${CROSS_TARGET_DIR:-target/cross}
+# Where a standard library unpacked by hand lives (see fetch_std_deb), kept across runs.
+STD_CACHE=/var/cache/fruits-cross
+export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 CARGO=/usr/bin/cargo
+# Flags for the targets come from this script only (a RUSTFLAGS from the caller would
+# silently replace the per-target ones below and rebuild everything).
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET
 
-# target -> Debian architecture, C cross compiler, QEMU, sysroot
-deb_arch() { case "$1" in aarch64-*) echo arm64 ;; armv7-*) echo armhf ;; *) return 1 ;; esac; }
-cc_for() { case "$1" in aarch64-*) echo aarch64-linux-gnu-gcc ;; armv7-*) echo arm-linux-gnueabihf-gcc ;; esac; }
+log() { echo "cross: $*" >&2; }
+
+# target -> Debian architecture, C cross compiler, QEMU, C library prefix for QEMU
+deb_arch() { case "$1" in aarch64-*) echo arm64 ;; armv7-*) echo armhf ;; *) log "unknown target $1"; return 1 ;; esac; }
+gnu_triple() { case "$1" in aarch64-*) echo aarch64-linux-gnu ;; armv7-*) echo arm-linux-gnueabihf ;; esac; }
 qemu_for() { case "$1" in aarch64-*) echo qemu-aarch64 ;; armv7-*) echo qemu-arm ;; esac; }
-sysroot_for() { case "$1" in aarch64-*) echo /usr/aarch64-linux-gnu ;; armv7-*) echo /usr/arm-linux-gnueabihf ;; esac; }
+qemu_cpu() { case "$1" in aarch64-*) echo cortex-a76 ;; armv7-*) echo cortex-a15 ;; esac; }
 
-have_toolchain() {
-    local t=$1
-    [ -x "$RUSTC" ] && [ -d "/usr/lib/rustlib/$t/lib" ] \
-        && command -v "$(cc_for "$t")" >/dev/null && command -v "$(qemu_for "$t")" >/dev/null
+APT_FRESH=0
+apt_update() {
+    [ "$APT_FRESH" = 1 ] && return 0
+    APT_FRESH=1
+    # A mirror mid-sync can fail one index (it does for bookworm-security's armhf one at the
+    # time of writing); the install that follows says whether that matters.
+    apt-get update -qq || log "apt-get update reported errors; going on"
 }
 
-install_toolchain() {
-    local t=$1 arch
+apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+
+# Host side: Debian's rustc/cargo, the cross gcc and C library of every target, QEMU.
+install_host_tools() {
+    local missing=() t
+    dpkg-query -W -f '${Status}\n' rustc-web 2>/dev/null | grep -q 'ok installed' || missing+=(rustc-web)
+    dpkg-query -W -f '${Status}\n' cargo-web 2>/dev/null | grep -q 'ok installed' || missing+=(cargo-web)
+    for t in $TARGETS; do
+        command -v "$(gnu_triple "$t")-gcc" >/dev/null || missing+=("gcc-$(gnu_triple "$t")")
+        [ -d "/usr/$(gnu_triple "$t")/lib" ] || missing+=("libc6-dev-$(deb_arch "$t")-cross")
+        command -v "$(qemu_for "$t")" >/dev/null || missing+=(qemu-user)
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    apt_update
+    apt_install "${missing[@]}"
+}
+
+# The target's standard library, built by Debian with the very rustc-web version installed.
+# Sets SYSROOT to the --sysroot to pass to rustc, or to nothing when it is installed in /usr.
+ensure_std() {
+    local t=$1 arch ver added=0
     arch=$(deb_arch "$t")
-    echo "cross: installing Debian's Rust toolchain for $t ($arch)" >&2
-    dpkg --add-architecture "$arch"
-    # A mirror mid-sync can fail one foreign index; the install below says if it matters.
-    apt-get update -qq || true
-    local gcc_pkg libc_pkg
-    gcc_pkg=gcc-$(cc_for "$t" | sed 's/-gcc$//')
-    libc_pkg=libc6-dev-$arch-cross
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-        rustc-web cargo-web "libstd-rust-web-dev:$arch" "$gcc_pkg" "$libc_pkg" qemu-user >/dev/null
+    ver=$(dpkg-query -W -f '${Version}' rustc-web)
+    SYSROOT=
+    if [ "$(dpkg-query -W -f '${Version}' "libstd-rust-web-dev:$arch" 2>/dev/null)" = "$ver" ]; then
+        return 0
+    fi
+    SYSROOT=$STD_CACHE/$ver/$arch/usr
+    if [ -d "$SYSROOT/lib/rustlib/$t/lib" ]; then
+        return 0
+    fi
+    # The normal way: a foreign-architecture package.
+    if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+        dpkg --add-architecture "$arch"
+        added=1
+        APT_FRESH=0
+    fi
+    apt_update
+    if apt_install "libstd-rust-web-dev:$arch=$ver"; then
+        SYSROOT=
+        return 0
+    fi
+    # A broken index for that architecture also breaks `apt-get update` for everyone on this
+    # machine: take the architecture back out if this script added it and nothing uses it.
+    if [ "$added" = 1 ] && ! dpkg-query -W -f '${Architecture}\n' 2>/dev/null | grep -qx "$arch"; then
+        dpkg --remove-architecture "$arch"
+    fi
+    log "apt cannot install libstd-rust-web-dev:$arch=$ver; unpacking it by hand instead"
+    fetch_std_deb "$arch" "$ver" "$t"
 }
 
+# Fallback when apt's index for the architecture is unusable: downloads the same package
+# (same source upload as the installed rustc-web) from the pool of the archive rustc-web was
+# installed from, checks its sha256 against that archive's Packages index for the
+# architecture, and unpacks it into $STD_CACHE (not into /usr: dpkg does not know it). NOTE:
+# the index comes from the same mirror and is not checked against the signed Release here,
+# which is apt's job when it works; the script says loudly when it takes this path.
+fetch_std_deb() {
+    local arch=$1 ver=$2 t=$3 uri repo dists="" d tmp stanza file sha
+    uri=$(apt-get download --print-uris "rustc-web=$ver" | head -1 | cut -d"'" -f2)
+    repo=${uri%%/pool/*}
+    tmp=$(mktemp -d)
+    for d in $(apt-get indextargets --format '$(BASE_URI)' | sort -u | grep "^$repo/dists/"); do
+        curl -fsS "${d}main/binary-$arch/Packages.xz" | xz -dc > "$tmp/Packages" || continue
+        # The paragraph for that package and exact version (index(): versions hold "+" and "~").
+        stanza=$(awk -v v="$ver" 'BEGIN { RS = "" } index("\n" $0 "\n", "\nPackage: libstd-rust-web-dev\n") && index($0 "\n", "\nVersion: " v "\n")' "$tmp/Packages")
+        [ -n "$stanza" ] && { dists=$d; break; }
+    done
+    [ -n "$dists" ] || { log "no libstd-rust-web-dev $ver for $arch in $repo"; return 1; }
+    file=$(sed -n 's/^Filename: //p' <<<"$stanza")
+    sha=$(sed -n 's/^SHA256: //p' <<<"$stanza")
+    log "fetching $repo/$file (index ${dists}main/binary-$arch, sha256 $sha)"
+    curl -fsS -o "$tmp/std.deb" "$repo/$file"
+    echo "$sha  $tmp/std.deb" | sha256sum -c --quiet
+    mkdir -p "$STD_CACHE/$ver"
+    rm -rf "$STD_CACHE/$ver/$arch.partial"
+    dpkg-deb -x "$tmp/std.deb" "$STD_CACHE/$ver/$arch.partial"
+    [ -d "$STD_CACHE/$ver/$arch.partial/usr/lib/rustlib/$t/lib" ]
+    mv "$STD_CACHE/$ver/$arch.partial" "$STD_CACHE/$ver/$arch"
+    rm -rf "$tmp"
+}
+
+# The UniFFI bindings crate, when another change has added it to the workspace.
+bindings_package() {
+    [ -f bindings/Cargo.toml ] || return 0
+    sed -n 's/^name *= *"\(.*\)"/\1/p' bindings/Cargo.toml | head -1
+}
+
+# SIMD kernels that must be in the ARM builds: a matrix multiplication kernel, and on ARM64
+# the channel-contiguous depthwise convolution MobileNetV2 spends most of its time in.
+simd_kernels() {
+    case "$1" in
+        aarch64-*) echo arm64simd_depthwise_c_f32 arm64simd_mmm_f32_ ;;
+        armv7-*) echo armv7neon_mmm_f32_ ;;
+    esac
+}
+
+# CROSS_SIZES=1 (BENCHMARKS.md, not CI): the shipped library against a plain --release
+# cdylib of the same crate (which shares the tests' build), both stripped with the target's
+# binutils; ELF sections of the shipped one; and the symbol bytes per crate of the release
+# one (`nm --size-sort`, demangled, grouped by the first path segment; the shipped one has
+# no symbols left to count).
+sizes() {
+    local t=$1 lib=$2 so=$3 rel gnu
+    gnu=$(gnu_triple "$t")
+    rel=$TARGET_DIR/$t/release/lib$(echo "$lib" | tr - _).so
+    "$CARGO" rustc --locked --release --target "$t" --target-dir "$TARGET_DIR" \
+        -p "$lib" --lib --crate-type cdylib --quiet
+    "$gnu-strip" --strip-all -o "$rel.stripped" "$rel"
+    "$gnu-strip" --strip-all -o "$so.stripped" "$so"
+    echo "== sizes $t: mobile $(stat -c %s "$so") bytes as built ($(stat -c %s "$so.stripped") after strip --strip-all);" \
+        "release $(stat -c %s "$rel.stripped") bytes after strip --strip-all ($(stat -c %s "$rel") with symbols and line tables)"
+    "$gnu-size" -A "$so" | awk 'NR > 2 && $2 > 20000 { printf "    mobile section %-20s %9d\n", $1, $2 }'
+    "$gnu-nm" -S --size-sort -C -t d "$rel" \
+        | awk '{ size = $2 + 0; $1 = $2 = $3 = ""; name = substr($0, 4)
+                 sub(/^_?</, "", name)
+                 n = split(name, parts, "::"); krate = (n > 1) ? parts[1] : "(unnamed)"
+                 sub(/^.* as /, "", krate); sub(/<.*/, "", krate)
+                 bytes[krate] += size; total += size }
+               END { for (k in bytes) printf "%9d %5.1f%%  %s\n", bytes[k], 100 * bytes[k] / total, k }' \
+        | sort -rn | head -15 | sed 's/^/    release symbols /'
+}
+
+install_host_tools
+"$RUSTC" --version >/dev/null
 status=0
+report=()
 for t in $TARGETS; do
-    have_toolchain "$t" || install_toolchain "$t"
+    ensure_std "$t"
+    sysroot=$SYSROOT
     upper=$(echo "$t" | tr 'a-z-' 'A-Z_')
-    export "CARGO_TARGET_${upper}_LINKER=$(cc_for "$t")"
-    export "CARGO_TARGET_${upper}_RUNNER=$(qemu_for "$t") -L $(sysroot_for "$t")"
-    common=(--locked --release --target "$t" --target-dir target/cross)
-    echo "== cross: $t ($("$RUSTC" --version))"
+    export "CARGO_TARGET_${upper}_LINKER=$(gnu_triple "$t")-gcc"
+    # QEMU runs the test binaries as a phone-class CPU (Cortex-A76: NEON, fp16, dot product,
+    # no SVE; Cortex-A15: ARMv7 with NEON). The C library must be the cross one QEMU's -L
+    # loader comes from: libstd-rust-web-dev:arm64 pulls in libc6:arm64, a different build in
+    # /lib/aarch64-linux-gnu that the loader would otherwise pick up (threads then hang).
+    export "CARGO_TARGET_${upper}_RUNNER=$(qemu_for "$t") -cpu $(qemu_cpu "$t") -L /usr/$(gnu_triple "$t") -E LD_LIBRARY_PATH=/usr/$(gnu_triple "$t")/lib"
+    if [ -n "$sysroot" ]; then
+        export "CARGO_TARGET_${upper}_RUSTFLAGS=--sysroot $sysroot"
+    fi
+    neon=()
+    case "$t" in armv7-*) neon=(env TRACT_CPU_ARM32_NEON=true) ;; esac
+    common=(--locked --release --target "$t" --target-dir "$TARGET_DIR")
+    echo "== cross: $t ($("$RUSTC" --version), std ${sysroot:-/usr}, $("$(qemu_for "$t")" --version | head -1))"
     start=$(date +%s)
-    RUSTC=$RUSTC "$CARGO" test "${common[@]}" -p fruits-formats --lib || status=1
-    RUSTC=$RUSTC "$CARGO" test "${common[@]}" -p fruits-core --lib \
-        --test kernels --test ort_parity --test bad_input --test wrong_model --test embedder \
-        -- --nocapture --test-threads 1 2>&1 | grep -v '^\s*Compiling' || status=1
-    echo "cross: $t built and tested in $(( $(date +%s) - start )) s"
+    log_file="$TARGET_DIR/$t-tests.log"
+    mkdir -p "$TARGET_DIR"
+    if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-formats --lib 2>&1 | tee "$log_file"; then
+        status=1
+    fi
+    if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-core --lib \
+        --test kernels --test ort_parity --test bad_input --test wrong_model \
+        -- --nocapture 2>&1 | tee -a "$log_file"; then
+        status=1
+    fi
+    built=$(( $(date +%s) - start ))
+    # The kernel report, from the kernels test's output.
+    kernels=$(grep -E '^(target arch|depthwise|f32/f16/int matmul)' "$log_file" | sed 's/^/    /' || true)
+    report+=("$t (${neon[*]:-detected}):" "$kernels")
+
+    # The bindings library (cdylib only: the crate also declares a staticlib for iOS, which
+    # on Linux would be a second link for nothing). The `mobile` profile the apps ship (fat
+    # LTO, one codegen unit) shares nothing with the tests' --release build: it is a second
+    # full build per target, more than CI's budget affords (BENCHMARKS.md). So CI builds the
+    # cdylib with --release on top of the tests' build, and CROSS_LIB_PROFILE=mobile (implied
+    # by CROSS_SIZES=1) builds the shipped one.
+    lib=$(bindings_package)
+    lib_profile=${CROSS_LIB_PROFILE:-release}
+    [ "${CROSS_SIZES:-0}" = 1 ] && lib_profile=mobile
+    if [ "${CROSS_LIB:-1}" = 1 ] && [ -n "$lib" ]; then
+        so=$TARGET_DIR/$t/$lib_profile/lib$(echo "$lib" | tr - _).so
+        if "$CARGO" rustc --locked --profile "$lib_profile" --target "$t" --target-dir "$TARGET_DIR" \
+            -p "$lib" --lib --crate-type cdylib --quiet; then
+            report+=("    bindings library $(basename "$so") ($lib_profile profile): $(stat -c %s "$so") bytes")
+            # tract registers its kernels through linker sections: check that the link (and
+            # LTO) kept the SIMD ones (their names are strings in the library, symbols or not).
+            for k in $(simd_kernels "$t"); do
+                if grep -qaF "$k" "$so"; then
+                    report+=("    bindings library carries $k*")
+                else
+                    report+=("    bindings library LACKS $k*"); status=1
+                fi
+            done
+        else
+            status=1
+        fi
+        if [ "${CROSS_SIZES:-0}" = 1 ]; then
+            sizes "$t" "$lib" "$so"
+        fi
+    elif [ -z "$lib" ]; then
+        report+=("    no bindings/ crate yet: no library to build")
+    fi
+    echo "cross: $t built and tested in ${built} s, total $(( $(date +%s) - start )) s"
 done
-[ "$status" -eq 0 ] && echo "cross: clean" || echo "cross: FAILED" >&2
+
+echo "== cross: kernel report"
+printf '%s\n' "${report[@]}"
+if [ "$status" -eq 0 ]; then echo "cross: clean"; else echo "cross: FAILED" >&2; fi
 exit "$status"

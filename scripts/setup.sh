@@ -5,12 +5,18 @@
 #   - the real fruit photos from Debian's tuxpaint-stamps-default into data/
 #   - Garage, the S3 server the storage tests run against (built once, cached)
 #   - a Java runtime for pyspark (the Spark path's tests), when none is installed
+#   - kotlinc (npm kotlin-compiler) and JNA (Debian libjna-java) for the SDK's Kotlin test
+#   - the DejaVu font the report's charts are drawn with (fonts-dejavu-core), when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 bash scripts/fetch-photos.sh
 bash scripts/garage.sh install
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+fi
 if ! command -v java >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
 fi
+bash bindings/tests/kotlin/setup.sh >/dev/null

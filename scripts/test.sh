@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
+# The SDK through its generated bindings: Kotlin on the JVM (JNA) and Python (pytest).
+bash bindings/tests/run.sh
 # The Spark path on EMR, in local mode against Garage (uses the aggregator just built).
 FRUITS_AGGREGATOR="$PWD/target/debug/aggregator" python3 -m pytest -q -p no:cacheprovider cloud-aggregator/emr/tests
 if [ -x scripts/check-infra.sh ]; then
     bash scripts/check-infra.sh
 fi
+# Phone-class builds: the core cross-built for ARM64 and ARMv7, its phone tests under QEMU.
+bash scripts/cross.sh

@@ -21,6 +21,52 @@ pub enum Command {
     /// Embed images (files or directories, walked recursively) as JSON lines
     /// `{"path", "dim", "embedding"}`.
     Embed(EmbedArgs),
+    /// Simulate phones: each embeds photos from a dataset with the SDK, uploads them
+    /// to a local ingest, syncs the projection the aggregator publishes, then
+    /// recognises more photos; prints what each phone did (JSON).
+    Emulate(EmulateArgs),
+    /// Build a Fruits-360-style data set from photos, or describe one.
+    Dataset(crate::commands::dataset::DatasetArgs),
+    /// The whole system on the embedded default: data set, emulated phones, PCA and
+    /// recognition head, recognition of held-out photos, report.
+    Demo(crate::commands::demo::DemoArgs),
+}
+
+/// Arguments of `fruits emulate`.
+#[derive(Debug, Args)]
+pub struct EmulateArgs {
+    /// Photos in the Fruits-360 layout: `Training/<Class>/*` or `<Class>/*`.
+    #[arg(long)]
+    pub dataset: PathBuf,
+
+    /// A fresh directory for the phones' storage, the local cloud's store and the
+    /// publisher key.
+    #[arg(long)]
+    pub workdir: PathBuf,
+
+    /// Model manifest (default: models/ as for `fruits embed`).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+
+    /// Simulated phones.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub phones: u32,
+
+    /// Photos each phone takes before the first sync.
+    #[arg(long, default_value_t = 4)]
+    pub photos_before_sync: u32,
+
+    /// Photos each phone takes after it.
+    #[arg(long, default_value_t = 2)]
+    pub photos_after_sync: u32,
+
+    /// Components of the projection the aggregator publishes.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub k: u32,
+
+    /// Rows per uploaded shard.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_rows: u32,
 }
 
 /// Arguments of `fruits embed`.

@@ -2,11 +2,13 @@
 
 use crate::eigen::Solver;
 use crate::finalize;
+use crate::head::{HeadOptions, HeadTraining};
+use crate::validate::Expected;
 use crate::pipeline;
 use crate::run::{self, RunOptions};
 use crate::storage_url::{ObjectUrl, StorageUrl};
 use crate::synth::Synthetic;
-use crate::{clock, estimate, inspect, signing};
+use crate::{catalogue, clock, estimate, inspect, signing};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fruits_formats::ModelId;
@@ -43,6 +45,35 @@ impl SolverArgs {
     }
 }
 
+/// Recognition head options shared by `run` and `finalize`.
+#[derive(Debug, clap::Args)]
+pub struct HeadArgs {
+    /// Do not train a recognition head, even when shards carry labels.
+    #[arg(long)]
+    pub no_head: bool,
+    /// Fruit catalogue (JSON list of entries) published with the head; default: the
+    /// bundled one (cloud-aggregator/data/catalogue.json).
+    #[arg(long)]
+    pub catalogue: Option<PathBuf>,
+    /// L2 penalty of the head's logistic regression (on standardised codes).
+    #[arg(long, default_value_t = HeadOptions::default().l2)]
+    pub head_l2: f64,
+}
+
+impl HeadArgs {
+    fn training(&self) -> anyhow::Result<Option<HeadTraining>> {
+        if self.no_head {
+            return Ok(None);
+        }
+        let catalogue = match &self.catalogue {
+            Some(path) => catalogue::parse(&fs::read(path).with_context(|| format!("reading {}", path.display()))?)?,
+            None => catalogue::bundled()?,
+        };
+        let options = HeadOptions { l2: self.head_l2, ..HeadOptions::default() };
+        Ok(Some(HeadTraining { options, catalogue }))
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -66,6 +97,9 @@ pub enum Command {
         /// Ed25519 key file from `aggregator keygen` signing the published artifact.
         #[arg(long)]
         signing_key: Option<PathBuf>,
+        /// Recognition head options.
+        #[command(flatten)]
+        head: HeadArgs,
     },
     /// Sketch the given shard keys (default: all) into one stored sketch.
     Sketch {
@@ -129,6 +163,27 @@ pub enum Command {
         /// Ed25519 key file from `aggregator keygen` signing the published artifact.
         #[arg(long)]
         signing_key: Option<PathBuf>,
+        /// The shards the sketch came from (a directory or s3://bucket/prefix): when
+        /// given, their labelled rows train the recognition head (a second pass).
+        #[arg(long)]
+        input: Option<StorageUrl>,
+        /// Recognition head options (used with --input).
+        #[command(flatten)]
+        head: HeadArgs,
+    },
+    /// Write the PCA and recognition report (3-D scatter, explained variance, accuracy
+    /// and bytes per photo vs k; PNG, self-contained HTML, JSON) under `reports/<run>/`.
+    Report {
+        /// Storage holding the shards (`incoming/`) and the published projection
+        /// (`models/projection/`); the report is written here too.
+        #[arg(long)]
+        storage: StorageUrl,
+        /// Run name: the report goes to `reports/<run>/` (default: report-<unix ms>).
+        #[arg(long)]
+        run_id: Option<String>,
+        /// TrueType font for the charts' text.
+        #[arg(long, default_value = crate::report::DEBIAN_FONT)]
+        font: PathBuf,
     },
     /// Generate the publisher's Ed25519 key pair: `<out>` (secret, hex) and `<out>.pub`.
     Keygen {
@@ -232,7 +287,7 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// Runs one parsed command.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { input, output, solver, model_id, run_id, signing_key } => {
+        Command::Run { input, output, solver, model_id, run_id, signing_key, head } => {
             let opts = RunOptions {
                 input_prefix: String::new(),
                 k: solver.k,
@@ -240,6 +295,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 model_id,
                 run_id: run_id.unwrap_or_else(|| format!("run-{}", clock::now_unix_ms())),
                 signing_key: signing_key.as_deref().map(signing::read_signing_key).transpose()?,
+                head: head.training()?,
             };
             let (input, output) = (input.open()?, output.open()?);
             let report = run::run(&*input, &*output, &opts, &progress_bar(0))?;
@@ -289,19 +345,42 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             out.write(&merged.encode()).with_context(|| format!("writing {out}"))?;
             print_json(&inspect::describe(&merged.encode())?)
         }
-        Command::Finalize { sketch, output, solver, signing_key } => {
+        Command::Finalize { sketch, output, solver, signing_key, input, head } => {
             let signing_key = signing_key.as_deref().map(signing::read_signing_key).transpose()?;
             let bytes = sketch.read().with_context(|| format!("reading {sketch}"))?;
             let sketch = crate::sketch::ScatterSketch::decode(&bytes)?;
             let output = output.open()?;
-            let source = pipeline::finalize_source(&bytes, solver.k, solver.solver());
+            let mut source = pipeline::finalize_source(&bytes, solver.k, solver.solver());
+            let labelled = match (input, head.training()?) {
+                (Some(input), Some(training)) => {
+                    let input = input.open()?;
+                    let keys = pipeline::list_shards(&*input, "")?;
+                    let expected = Expected { model_id: sketch.model_id(), dim: sketch.dim() };
+                    let set = pipeline::labelled_rows(&*input, &keys, &expected)?;
+                    if !set.is_empty() {
+                        source = pipeline::source_with_head(&source, &keys);
+                    }
+                    Some((set, training))
+                }
+                _ => None,
+            };
             if let Some(latest) = pipeline::published_from(&*output, &source)? {
                 // Retried or resumed: this exact projection is already the published one.
                 return print_json(&latest);
             }
             let version = pipeline::next_version(&*output)?;
-            let pca = finalize::finalize(&sketch, solver.k, solver.solver(), version, clock::now_unix_ms())?;
+            let mut pca = finalize::finalize(&sketch, solver.k, solver.solver(), version, clock::now_unix_ms())?;
+            if let Some((set, training)) = labelled {
+                crate::head::attach(&mut pca, &set, &training)?;
+            }
             print_json(&pipeline::publish(&*output, &pca, signing_key.as_ref(), source)?)
+        }
+        Command::Report { storage, run_id, font } => {
+            let font = fs::read(&font)
+                .with_context(|| format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", font.display()))?;
+            let storage = storage.open()?;
+            let run = run_id.unwrap_or_else(|| format!("report-{}", clock::now_unix_ms()));
+            print_json(&crate::report::write(&*storage, &*storage, &run, font, &HeadOptions::default())?)
         }
         Command::Keygen { out } => {
             let key = signing::keygen(&out)?;

@@ -43,6 +43,8 @@ pub struct Pca {
     pub artifact: ProjectionArtifact,
     /// Components needed for each of [`VARIANCE_SHARES`], from the full spectrum.
     pub components_for: Vec<VarianceThreshold>,
+    /// What training measured, once [`head::attach`](crate::head::attach) added a head.
+    pub head: Option<crate::head::HeadMetrics>,
 }
 
 /// Computes the top-`k` PCA of everything in `sketch`.
@@ -82,12 +84,14 @@ pub fn finalize(
         explained_variance,
         explained_variance_ratio,
         total_variance,
+        head: None,
+        catalogue: Vec::new(),
     };
     let components_for = VARIANCE_SHARES
         .iter()
         .map(|&share| VarianceThreshold { share, components: components_for(&eig.spectrum, total_variance, share) })
         .collect();
-    Ok(Pca { artifact, components_for })
+    Ok(Pca { artifact, components_for, head: None })
 }
 
 /// `+1` if the entry of largest magnitude (first one on ties) is non-negative, else `-1`.

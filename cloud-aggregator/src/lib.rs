@@ -3,23 +3,28 @@
 //!
 //! * Pure logic, no I/O: [`scatter`] (the tiled `f32`-GEMM scatter accumulator),
 //!   [`sketch`] (the mergeable sketch and the fixed merge tree), [`eigen`],
-//!   [`finalize`], [`validate`], [`inspect`], [`synth`], [`clock`],
+//!   [`finalize`], [`head`] (the recognition head's training and calibration),
+//!   [`catalogue`], [`validate`], [`inspect`], [`synth`], [`clock`],
 //!   [`estimate`] (the monthly AWS cost model).
 //! * I/O: [`storage`] (the `Storage` trait and its local-directory backend), [`s3`]
 //!   (the S3 backend), [`storage_url`] (directory or `s3://` locations), [`signing`]
 //!   (the publisher's Ed25519 key files), [`ingest`] (the phones' upload and sync
 //!   service; its [`ingest::auth`] and [`ingest::check`] are pure),
-//!   [`pipeline`] (sketch / merge / publish steps over storage), [`run`] (the whole
+//!   [`pipeline`] (sketch / merge / publish steps over storage), [`report`] (the
+//!   PCA and recognition pictures), [`run`] (the whole
 //!   job and its report), [`cli`] (the `aggregator` command line).
 
+pub mod catalogue;
 pub mod cli;
 pub mod clock;
 pub mod eigen;
 pub mod estimate;
 pub mod finalize;
+pub mod head;
 pub mod ingest;
 pub mod inspect;
 pub mod pipeline;
+pub mod report;
 pub mod run;
 pub mod scatter;
 pub mod signing;

@@ -2,6 +2,7 @@
 //! and the separate `sketch` / `merge` / `finalize` commands.
 
 use crate::finalize::Pca;
+use crate::head::LabelledSet;
 use crate::sketch::{ScatterSketch, merge_in_fixed_tree};
 use crate::storage::Storage;
 use crate::validate::{self, Expected, Rejection};
@@ -170,6 +171,30 @@ fn quarantine(
     Ok(record)
 }
 
+/// The second pass for the recognition head: the labelled rows of every valid
+/// full-embedding shard among `keys` (refused shards were quarantined by the first
+/// pass and are skipped here), in key order.
+pub fn labelled_rows(input: &dyn Storage, keys: &[String], expected: &Expected) -> anyhow::Result<LabelledSet> {
+    let mut set = LabelledSet::new(expected.dim as usize);
+    for key in keys {
+        let bytes = input.get(key).with_context(|| format!("reading {key}"))?;
+        if let Ok(shard) = validate::check_shard(&bytes, expected) {
+            set.add_shard(&shard);
+        }
+    }
+    Ok(set)
+}
+
+/// The `source` of a projection whose head was trained on the labelled rows of
+/// `keys`: distinct from the same PCA without a head.
+pub fn source_with_head(source: &str, keys: &[String]) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(source.as_bytes());
+    h.update(b"head");
+    keys.iter().for_each(|k| h.update(k.as_bytes()));
+    hex::encode(h.finalize())
+}
+
 /// The version after the one `latest.json` names (1 for the first). Read, not listed:
 /// the aggregator's IAM role may read `models/projection/latest.json` but not list
 /// `models/` (deploy/policies/emr-instance.json).
@@ -204,6 +229,9 @@ pub struct Latest {
     /// What it was computed from ([`finalize_source`]): a `finalize` of the same
     /// inputs finds it here and publishes nothing new.
     pub source: String,
+    /// The recognition head's training measurements, when the artifact carries one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<crate::head::HeadMetrics>,
 }
 
 /// Identifies a finalize's inputs: sha256 of the sketch's bytes, `k` and the solver.
@@ -255,6 +283,7 @@ pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>
         explained_variance_ratio: a.explained_variance_ratio.clone(),
         components_for: pca.components_for.clone(),
         source,
+        head: pca.head.clone(),
     };
     output.put(&format!("{PROJECTION_PREFIX}latest.json"), &serde_json::to_vec_pretty(&latest)?)?;
     Ok(latest)

@@ -1,8 +1,10 @@
-//! `aggregator run`: list, sketch (map), merge (reduce), finalize, publish, report,
-//! all in one process, composed of the [`pipeline`](crate::pipeline) steps.
+//! `aggregator run`: list, sketch (map), merge (reduce), finalize, train the
+//! recognition head on the labelled rows (a second pass), publish, report, all in
+//! one process, composed of the [`pipeline`](crate::pipeline) steps.
 
 use crate::eigen::Solver;
 use crate::finalize::{self, VarianceThreshold};
+use crate::head::{self, HeadTraining};
 use crate::pipeline::{self, Latest, RejectionRecord};
 use crate::clock;
 use crate::storage::Storage;
@@ -29,6 +31,8 @@ pub struct RunOptions {
     pub run_id: String,
     /// The publisher's key; `None` publishes unsigned (refused by phones).
     pub signing_key: Option<ed25519_dalek::SigningKey>,
+    /// Train a recognition head on the labelled rows, if any (`None`: never).
+    pub head: Option<HeadTraining>,
 }
 
 /// Milliseconds spent in each phase.
@@ -40,6 +44,8 @@ pub struct Timings {
     pub sketch_ms: u64,
     /// Eigendecomposition and artifact assembly.
     pub finalize_ms: u64,
+    /// Reading the labelled rows again, training and calibrating the head.
+    pub head_ms: u64,
     /// Writing the artifact and `latest.json`.
     pub publish_ms: u64,
     /// Everything.
@@ -77,6 +83,8 @@ pub struct Report {
     pub components_for: Vec<VarianceThreshold>,
     /// What was published (none when no shard was accepted).
     pub published: Option<Latest>,
+    /// Why labelled rows were seen but no head was published.
+    pub head_skipped: Option<String>,
 }
 
 fn ms(since: Instant) -> u64 {
@@ -121,14 +129,28 @@ pub fn run(input: &dyn Storage, output: &dyn Storage, opts: &RunOptions, progres
         },
         components_for: Vec::new(),
         published: None,
+        head_skipped: None,
     };
     let outcome = stage.sketch.context("no shard was accepted").and_then(|sketch| {
         let finalize_start = Instant::now();
         let version = pipeline::next_version(output)?;
-        let pca = finalize::finalize(&sketch, opts.k, opts.solver, version, clock::now_unix_ms())?;
+        let mut pca = finalize::finalize(&sketch, opts.k, opts.solver, version, clock::now_unix_ms())?;
         report.timings.finalize_ms = ms(finalize_start);
+        let head_start = Instant::now();
+        let mut source = pipeline::finalize_source(&sketch.encode(), opts.k, opts.solver);
+        if let (Some(training), Some(expected)) = (&opts.head, &expected) {
+            let set = pipeline::labelled_rows(input, &keys, expected)?;
+            match head::attach(&mut pca, &set, training) {
+                Ok(true) => source = pipeline::source_with_head(&source, &keys),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "no recognition head published");
+                    report.head_skipped = Some(e.to_string());
+                }
+            }
+        }
+        report.timings.head_ms = ms(head_start);
         let publish_start = Instant::now();
-        let source = pipeline::finalize_source(&sketch.encode(), opts.k, opts.solver);
         report.published = Some(pipeline::publish(output, &pca, opts.signing_key.as_ref(), source)?);
         report.timings.publish_ms = ms(publish_start);
         report.components_for = pca.components_for;

@@ -14,22 +14,23 @@
 //! as with non-negative embeddings.
 //!
 //! Rows are consumed in blocks of [`BLOCK_ROWS`]; each block is centred on its own
-//! mean (so its values are small), its scatter is an `f32` GEMM over upper tiles
-//! (see [`scatter`](crate::scatter)) added into the `f64` accumulator, and the block
+//! mean (so its values are small) and written as column panels, its scatter is an
+//! `f32` product over upper tiles by our own kernel (see [`scatter`](crate::scatter)
+//! for why and the measured figures) added into the `f64` accumulator, and the block
 //! is merged in with the same formula. Per-block `f32` rounding is independent
 //! between blocks and averages out (tests compare with an `f64` path).
 //!
 //! Results are bit-identical whatever the thread count: tiles are independent tasks,
 //! and sketches are merged in a caller-given order by [`merge_in_fixed_tree`].
 
-use crate::scatter::TiledSymmetric;
+use crate::scatter::{PanelBlock, TiledSymmetric};
 use fruits_formats::codec::{self, FrameKind};
 use fruits_formats::shard::MAX_DIM;
 use fruits_formats::{FormatError, ModelId};
 use serde::{Deserialize, Serialize};
 
-/// Rows per block fed to the GEMM. Part of the algorithm's definition (it fixes the
-/// rounding), hence a constant.
+/// Rows per block fed to the scatter kernel. Part of the algorithm's definition (it
+/// fixes the rounding), hence a constant.
 pub const BLOCK_ROWS: usize = 512;
 
 /// The frame kind of a stored sketch.
@@ -119,7 +120,7 @@ impl ScatterSketch {
         if !values.len().is_multiple_of(d) {
             return Err(SketchError::DimMismatch { expected: d as u32, found: (values.len() % d) as u32 });
         }
-        let mut centred = Vec::with_capacity(BLOCK_ROWS * d);
+        let mut centred = PanelBlock::new(d);
         for block in values.chunks(BLOCK_ROWS * d) {
             let nb = (block.len() / d) as f64;
             let mut block_mean = vec![0.0f64; d];
@@ -127,10 +128,7 @@ impl ScatterSketch {
                 block_mean.iter_mut().zip(row).for_each(|(m, &x)| *m += x as f64);
             }
             block_mean.iter_mut().for_each(|m| *m /= nb);
-            centred.clear();
-            for row in block.chunks_exact(d) {
-                centred.extend(row.iter().zip(&block_mean).map(|(&x, m)| (x as f64 - m) as f32));
-            }
+            centred.set_centred(block, &block_mean);
             let (c, delta) = self.absorb_moments(nb, &block_mean);
             self.scatter.add_block(&centred, c, &delta);
         }

@@ -206,6 +206,8 @@ fn publish(store: &LocalDir, version: u32, model: ModelId, k: u32) {
         explained_variance: vec![1.0; k as usize],
         explained_variance_ratio: vec![1.0 / DIM as f64; k as usize],
         total_variance: DIM as f64,
+        head: None,
+        catalogue: Vec::new(),
     };
     store.put(&format!("models/projection/v{version}.bin"), &artifact.encode().unwrap()).unwrap();
 }

@@ -3,23 +3,39 @@
 //! It carries the PCA of all embeddings seen (mean, top-k unit components, their
 //! explained variance) for one model, under a version number. Phones use it to turn
 //! a 1280-d embedding into k-d codes ([`ProjectionArtifact::project`]) and upload
-//! those instead. It is one [`codec`](crate::codec) frame with a bincode body.
+//! those instead. When the aggregator saw labelled embeddings it also carries the
+//! [`RecognitionHead`] over those codes and the [`FruitInfo`] catalogue of its
+//! classes, so a phone recognises a fruit and describes it offline. It is one
+//! [`codec`](crate::codec) frame with a bincode body (format version 2: version 1
+//! had neither head nor catalogue).
 
+use crate::catalogue::{self, FruitInfo};
 use crate::codec::{self, FrameKind};
 use crate::error::FormatError;
+use crate::head::{MAX_CLASSES, RecognitionHead};
 use crate::model_id::ModelId;
-use crate::shard::MAX_DIM;
+use crate::shard::{MAX_DIM, MAX_LABEL_LEN};
 use serde::{Deserialize, Serialize};
 
 /// Most components an artifact may carry.
 pub const MAX_K: u32 = 1024;
 
+/// Largest encoded head: labels, weights, bias and scalars.
+const MAX_HEAD_LEN: u64 = 64 + (MAX_CLASSES as u64) * (8 + MAX_LABEL_LEN as u64 + (MAX_K as u64 + 1) * 4);
+/// Largest encoded catalogue: six bounded texts and nine amounts per class.
+const MAX_CATALOGUE_LEN: u64 = 8 + (MAX_CLASSES as u64) * (6 * (8 + catalogue::MAX_TEXT_LEN as u64) + 9 * 4);
+
 /// The frame kind of a projection artifact.
 pub const ARTIFACT_FRAME: FrameKind = FrameKind {
     name: "projection artifact",
     magic: *b"FRUITPRJ",
-    version: 1,
-    max_body_len: 64 + (MAX_DIM as u64) * (MAX_K as u64 + 1) * 4 + (MAX_K as u64) * 16 + 4096,
+    version: 2,
+    max_body_len: 64
+        + (MAX_DIM as u64) * (MAX_K as u64 + 1) * 4
+        + (MAX_K as u64) * 16
+        + 4096
+        + MAX_HEAD_LEN
+        + MAX_CATALOGUE_LEN,
 };
 
 /// A published PCA projection for one embedding model.
@@ -47,6 +63,10 @@ pub struct ProjectionArtifact {
     pub explained_variance_ratio: Vec<f64>,
     /// Total variance of the data (trace of the covariance).
     pub total_variance: f64,
+    /// The classifier over the `k` codes, when labelled embeddings were seen.
+    pub head: Option<RecognitionHead>,
+    /// What the app shows about each class of the head (at most one entry per class).
+    pub catalogue: Vec<FruitInfo>,
 }
 
 impl ProjectionArtifact {
@@ -116,7 +136,40 @@ impl ProjectionArtifact {
         if !all_finite {
             return bad("non-finite number".into());
         }
+        self.validate_head_and_catalogue()
+    }
+
+    /// The head must read exactly the `k` codes; every catalogue entry must be valid
+    /// and describe a distinct class of the head.
+    fn validate_head_and_catalogue(&self) -> Result<(), FormatError> {
+        let bad = |reason: String| Err(FormatError::Inconsistent { kind: "projection artifact", reason });
+        let Some(head) = &self.head else {
+            return match self.catalogue.is_empty() {
+                true => Ok(()),
+                false => bad("a catalogue without a recognition head".into()),
+            };
+        };
+        head.validate()?;
+        if head.input_dim != self.k {
+            return bad(format!("head reads {} codes, the projection has k = {}", head.input_dim, self.k));
+        }
+        let mut described: Vec<&str> = Vec::with_capacity(self.catalogue.len());
+        for info in &self.catalogue {
+            info.validate()?;
+            if !head.classes.contains(&info.class) {
+                return bad(format!("catalogue describes {:?}, which the head does not know", info.class));
+            }
+            if described.contains(&info.class.as_str()) {
+                return bad(format!("catalogue describes {:?} twice", info.class));
+            }
+            described.push(&info.class);
+        }
         Ok(())
+    }
+
+    /// The catalogue entry of `class`, if the artifact describes it.
+    pub fn info(&self, class: &str) -> Option<&FruitInfo> {
+        self.catalogue.iter().find(|info| info.class == class)
     }
 }
 
@@ -138,6 +191,17 @@ pub(crate) mod tests {
             explained_variance: vec![5.0, 2.0],
             explained_variance_ratio: vec![0.625, 0.25],
             total_variance: 8.0,
+            head: None,
+            catalogue: Vec::new(),
+        }
+    }
+
+    /// [`axes`] with the two-class head of `head::tests` and an apple entry.
+    pub(crate) fn with_head() -> ProjectionArtifact {
+        ProjectionArtifact {
+            head: Some(crate::head::tests::two_classes()),
+            catalogue: vec![crate::catalogue::tests::apple()],
+            ..axes()
         }
     }
 
@@ -145,6 +209,38 @@ pub(crate) mod tests {
     fn round_trips() {
         let a = axes();
         assert_eq!(ProjectionArtifact::decode(&a.encode().unwrap()).unwrap(), a);
+    }
+
+    #[test]
+    fn head_and_catalogue_round_trip_and_are_checked_against_the_projection() {
+        let a = with_head();
+        assert_eq!(ProjectionArtifact::decode(&a.encode().unwrap()).unwrap(), a);
+        assert_eq!(a.info("Apple").unwrap().name_fr, "Pomme");
+        assert!(a.info("Pear").is_none());
+        let mut wrong_k = with_head();
+        wrong_k.head.as_mut().unwrap().input_dim = 3;
+        assert!(wrong_k.encode().is_err());
+        let mut stranger = with_head();
+        stranger.catalogue[0].class = "Kiwi".into();
+        assert!(stranger.encode().is_err());
+        let mut twice = with_head();
+        twice.catalogue.push(twice.catalogue[0].clone());
+        assert!(twice.encode().is_err());
+        let orphan = ProjectionArtifact { head: None, ..with_head() };
+        assert!(orphan.encode().is_err());
+        let mut nan = with_head();
+        nan.head.as_mut().unwrap().weights[0] = f32::NAN;
+        assert!(nan.encode().is_err());
+    }
+
+    #[test]
+    fn version_1_artifacts_are_refused_with_a_typed_error() {
+        let mut bytes = axes().encode().unwrap();
+        bytes[8] = 1;
+        assert!(matches!(
+            ProjectionArtifact::decode(&bytes),
+            Err(FormatError::UnsupportedVersion { found: 1, supported: 2, .. })
+        ));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //!   by the aggregator.
 //! * [`artifact`]: the projection (PCA mean and components) the aggregator publishes
 //!   and phones apply.
+//! * [`head`]: the recognition head (a calibrated linear classifier over PCA codes)
+//!   published inside the artifact.
 //! * [`catalogue`]: the fruit information (names, nutrition) published with the head.
 //! * [`request_auth`]: how a device signs its uploads (HMAC), for uploader and ingest.
 //! * [`signed`]: the Ed25519-signed `latest.json` manifest and the one verifier
@@ -17,6 +19,7 @@ pub mod artifact;
 pub mod catalogue;
 pub mod codec;
 pub mod error;
+pub mod head;
 pub mod model_id;
 pub mod shard;
 pub mod request_auth;
@@ -25,6 +28,7 @@ pub mod signed;
 pub use artifact::ProjectionArtifact;
 pub use catalogue::{FruitInfo, Nutrition};
 pub use error::FormatError;
+pub use head::{HeadError, Prediction, RecognitionHead};
 pub use model_id::ModelId;
 pub use shard::{Encoding, Shard, ShardHeader};
 pub use signed::{ProjectionManifest, VerifyError, sign_artifact, verify_published};

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 mod durable;
 pub mod embedder;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod header;
 pub mod manifest;
 pub mod preprocess;
 pub mod queue;
+pub mod recognizer;
 pub mod similarity;
 pub mod sync;
 pub mod uploader;

@@ -1,12 +1,17 @@
 //! A persistent offline queue of embeddings waiting for upload, batched into shards.
 //!
-//! One file, `<dir>/upload-queue.bin`:
+//! One file, `<dir>/upload-queue.bin`, format version 2:
 //!
 //! ```text
-//! header: magic "FRUITQ01" | instance id u64 LE | first sequence number u64 LE
+//! header: magic "FRUITQ02" | instance id u64 LE | first sequence number u64 LE
 //! record: payload length u32 LE | crc32(payload) u32 LE | payload
-//! payload: created unix ms u64 LE | dim x f32 LE
+//! payload: created unix ms u64 LE | label length u16 LE | label UTF-8 | dim x f32 LE
 //! ```
+//!
+//! A label length of 0 means "no label" (empty labels are refused). Version 1
+//! files (magic `FRUITQ01`, payload without the label fields) are read and
+//! rewritten as version 2 on [`UploadQueue::open`], atomically, keeping instance id,
+//! sequence numbers and entries, so an app update never loses or renumbers a batch.
 //!
 //! * **Atomic appends.** [`UploadQueue::push`] appends one record and `fsync`s
 //!   before returning. A record torn by a kill or power loss fails its length or
@@ -18,7 +23,8 @@
 //!   retried upload carries the same idempotency key. The batch id is
 //!   `<instance>-<first sequence number>`: sequence numbers keep growing across
 //!   acks and restarts (the header carries them), and the random-ish instance id
-//!   separates reinstalls of the app on one device.
+//!   separates reinstalls of the app on one device. Labelled entries give the shard
+//!   a label vocabulary (in order of first use) and one label index per row.
 //! * **Bounded.** At most `max_entries` entries. When full, [`UploadQueue::push`]
 //!   refuses new entries with [`QueueError::Full`] (never drops queued ones): the
 //!   file stays append-only, batches already handed to the uploader keep their ids,
@@ -27,15 +33,28 @@
 //!   temporary file, `fsync`s it, and renames it over the queue (atomic on POSIX).
 
 use crate::durable::replace_file;
+use fruits_formats::shard::{MAX_LABEL_LEN, MAX_LABELS, NO_LABEL};
 use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"FRUITQ01";
+/// Magic of the current format (version 2: records may carry a label).
+const MAGIC: &[u8; 8] = b"FRUITQ02";
+/// Magic of version 1 (no labels), migrated on open.
+const MAGIC_V1: &[u8; 8] = b"FRUITQ01";
 const HEADER_LEN: u64 = 8 + 8 + 8;
 const RECORD_PREFIX: usize = 8;
+
+/// The record layouts this module reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordVersion {
+    /// `created | values` (no label).
+    V1,
+    /// `created | label length | label | values`.
+    V2,
+}
 
 /// What a queue holds and how much.
 #[derive(Debug, Clone)]
@@ -76,6 +95,9 @@ pub enum QueueError {
     /// The embedding holds NaN or infinity.
     #[error("embedding holds a non-finite value")]
     NonFinite,
+    /// The label is empty or longer than a shard allows.
+    #[error("label must be 1 to {MAX_LABEL_LEN} bytes, got {0}")]
+    BadLabel(usize),
     /// The file is not a queue (bad magic).
     #[error("{0} is not an upload queue")]
     NotAQueue(PathBuf),
@@ -92,6 +114,8 @@ pub enum QueueError {
 pub struct Entry {
     /// When it was queued, Unix milliseconds.
     pub created_unix_ms: u64,
+    /// What the photo shows, when the user or the dataset says so.
+    pub label: Option<String>,
     /// The embedding.
     pub values: Vec<f32>,
 }
@@ -119,10 +143,13 @@ pub struct UploadQueue {
     len_bytes: u64,
 }
 
-/// Encodes one record (pure).
+/// Encodes one record in the current format (pure).
 pub fn encode_record(entry: &Entry) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(8 + entry.values.len() * 4);
+    let label = entry.label.as_deref().unwrap_or("").as_bytes();
+    let mut payload = Vec::with_capacity(10 + label.len() + entry.values.len() * 4);
     payload.extend_from_slice(&entry.created_unix_ms.to_le_bytes());
+    payload.extend_from_slice(&(label.len() as u16).to_le_bytes());
+    payload.extend_from_slice(label);
     entry.values.iter().for_each(|v| payload.extend_from_slice(&v.to_le_bytes()));
     let mut out = Vec::with_capacity(RECORD_PREFIX + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -131,23 +158,38 @@ pub fn encode_record(entry: &Entry) -> Vec<u8> {
     out
 }
 
+/// Decodes one checksummed payload, `None` if its layout is inconsistent.
+fn decode_payload(p: &[u8], dim: u32, version: RecordVersion) -> Option<Entry> {
+    let values_len = dim as usize * 4;
+    let created_unix_ms = u64::from_le_bytes(p.get(..8)?.try_into().ok()?);
+    let (label, values) = match version {
+        RecordVersion::V1 => (None, p.get(8..)?),
+        RecordVersion::V2 => {
+            let label_len = u16::from_le_bytes(p.get(8..10)?.try_into().ok()?) as usize;
+            let label = std::str::from_utf8(p.get(10..10 + label_len)?).ok()?;
+            ((label_len > 0).then(|| label.to_owned()), p.get(10 + label_len..)?)
+        }
+    };
+    (values.len() == values_len).then(|| Entry {
+        created_unix_ms,
+        label,
+        values: values.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+    })
+}
+
 /// Decodes the valid records at the start of `bytes` (pure): the entries and the
 /// length of the valid prefix. Stops at the first torn or corrupt record.
-pub fn decode_records(bytes: &[u8], dim: u32) -> (Vec<Entry>, usize) {
-    let payload_len = 8 + dim as usize * 4;
+pub fn decode_records(bytes: &[u8], dim: u32, version: RecordVersion) -> (Vec<Entry>, usize) {
     let (mut entries, mut at) = (Vec::new(), 0);
     while bytes.len() - at >= RECORD_PREFIX {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
         let start = at + RECORD_PREFIX;
-        if len != payload_len || bytes.len() - start < len || crc32fast::hash(&bytes[start..start + len]) != crc {
+        if bytes.len() - start < len || crc32fast::hash(&bytes[start..start + len]) != crc {
             break;
         }
-        let p = &bytes[start..start + len];
-        entries.push(Entry {
-            created_unix_ms: u64::from_le_bytes(p[..8].try_into().unwrap()),
-            values: p[8..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-        });
+        let Some(entry) = decode_payload(&bytes[start..start + len], dim, version) else { break };
+        entries.push(entry);
         at = start + len;
     }
     (entries, at)
@@ -164,28 +206,34 @@ fn new_instance_id(path: &Path) -> u64 {
 }
 
 impl UploadQueue {
-    /// Opens (or creates) the queue in `dir`, truncating a torn tail.
+    /// Opens (or creates) the queue in `dir`, truncating a torn tail and migrating
+    /// a version 1 file to the current format.
     pub fn open(dir: &Path, config: QueueConfig) -> Result<Self, QueueError> {
         fs::create_dir_all(dir)?;
         let path = dir.join("upload-queue.bin");
         if !path.exists() {
             replace_file(&path, &header(new_instance_id(&path), 0))?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).open(&path)?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        if bytes.len() < HEADER_LEN as usize || &bytes[..8] != MAGIC {
-            return Err(QueueError::NotAQueue(path));
-        }
-        let instance = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
-        let first_seq = u64::from_le_bytes(bytes[16..24].try_into().unwrap());
-        let (entries, valid) = decode_records(&bytes[HEADER_LEN as usize..], config.dim);
+        File::open(&path)?.read_to_end(&mut bytes)?;
+        let version = match bytes.get(..8) {
+            Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC => RecordVersion::V2,
+            Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC_V1 => RecordVersion::V1,
+            _ => return Err(QueueError::NotAQueue(path)),
+        };
+        let instance = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let first_seq = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        let (entries, valid) = decode_records(&bytes[HEADER_LEN as usize..], config.dim, version);
         let len_bytes = HEADER_LEN + valid as u64;
         if len_bytes < bytes.len() as u64 {
             tracing::warn!(dropped = bytes.len() as u64 - len_bytes, "upload queue: torn tail truncated");
-            file.set_len(len_bytes)?;
-            file.sync_all()?;
         }
+        let len_bytes = if version == RecordVersion::V1 || len_bytes < bytes.len() as u64 {
+            rewrite(&path, instance, first_seq, &entries)?
+        } else {
+            len_bytes
+        };
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
         Ok(Self { config, path, file, instance, first_seq, entries, len_bytes })
     }
 
@@ -204,18 +252,27 @@ impl UploadQueue {
         &self.entries
     }
 
-    /// Appends one embedding durably (written and fsynced before returning).
+    /// Appends one unlabelled embedding durably (written and fsynced before returning).
     pub fn push(&mut self, values: &[f32], created_unix_ms: u64) -> Result<(), QueueError> {
+        self.push_labelled(values, None, created_unix_ms)
+    }
+
+    /// Appends one embedding with an optional label durably (written and fsynced
+    /// before returning).
+    pub fn push_labelled(&mut self, values: &[f32], label: Option<&str>, created_unix_ms: u64) -> Result<(), QueueError> {
         if values.len() != self.config.dim as usize {
             return Err(QueueError::WrongDim { expected: self.config.dim, actual: values.len() });
         }
         if !values.iter().all(|v| v.is_finite()) {
             return Err(QueueError::NonFinite);
         }
+        if let Some(len) = label.map(str::len).filter(|&l| l == 0 || l > MAX_LABEL_LEN) {
+            return Err(QueueError::BadLabel(len));
+        }
         if self.entries.len() >= self.config.max_entries {
             return Err(QueueError::Full(self.entries.len()));
         }
-        let entry = Entry { created_unix_ms, values: values.to_vec() };
+        let entry = Entry { created_unix_ms, label: label.map(str::to_owned), values: values.to_vec() };
         let record = encode_record(&entry);
         let written = self
             .file
@@ -232,10 +289,11 @@ impl UploadQueue {
         Ok(())
     }
 
-    /// The batch at the head of the queue (up to `batch_rows` entries), the same
-    /// bytes every time until it is acknowledged; `None` when empty.
+    /// The batch at the head of the queue (up to `batch_rows` entries, and no more
+    /// distinct labels than a shard holds), the same bytes every time until it is
+    /// acknowledged; `None` when empty.
     pub fn next_batch(&self) -> Result<Option<Batch>, QueueError> {
-        let rows = self.entries.len().min(self.config.batch_rows);
+        let (rows, vocabulary, labels) = label_rows(&self.entries, self.config.batch_rows);
         if rows == 0 {
             return Ok(None);
         }
@@ -249,10 +307,10 @@ impl UploadQueue {
             device_id: self.config.device_id.clone(),
             batch_id: batch_id.clone(),
             created_unix_ms: taken.iter().map(|e| e.created_unix_ms).max().unwrap_or(0),
-            label_vocabulary: Vec::new(),
+            label_vocabulary: vocabulary,
         };
         let values = taken.iter().flat_map(|e| e.values.iter().copied()).collect();
-        let shard = Shard::new(header, values, None)?.encode();
+        let shard = Shard::new(header, values, labels)?.encode();
         Ok(Some(Batch { batch_id, rows, shard }))
     }
 
@@ -262,16 +320,46 @@ impl UploadQueue {
         if batch.batch_id != head || batch.rows > self.entries.len() {
             return Err(QueueError::NotHead(batch.batch_id.clone()));
         }
-        let rest = &self.entries[batch.rows..];
-        let mut bytes = header(self.instance, self.first_seq + batch.rows as u64);
-        rest.iter().for_each(|e| bytes.extend_from_slice(&encode_record(e)));
-        replace_file(&self.path, &bytes)?;
+        let len_bytes = rewrite(&self.path, self.instance, self.first_seq + batch.rows as u64, &self.entries[batch.rows..])?;
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         self.first_seq += batch.rows as u64;
         self.entries.drain(..batch.rows);
-        self.len_bytes = bytes.len() as u64;
+        self.len_bytes = len_bytes;
         Ok(())
     }
+}
+
+/// Replaces the queue file with `entries` in the current format (crash-safe);
+/// returns its length.
+fn rewrite(path: &Path, instance: u64, first_seq: u64, entries: &[Entry]) -> io::Result<u64> {
+    let mut bytes = header(instance, first_seq);
+    entries.iter().for_each(|e| bytes.extend_from_slice(&encode_record(e)));
+    replace_file(path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// How many head entries go into the next shard (at most `batch_rows`, and at most
+/// [`MAX_LABELS`] distinct labels), with the shard's label vocabulary and per-row
+/// label indices (`None` when no row has a label).
+fn label_rows(entries: &[Entry], batch_rows: usize) -> (usize, Vec<String>, Option<Vec<u16>>) {
+    let (mut vocabulary, mut indices) = (Vec::<String>::new(), Vec::new());
+    for entry in entries.iter().take(batch_rows) {
+        let index = match &entry.label {
+            None => NO_LABEL,
+            Some(label) => match vocabulary.iter().position(|l| l == label) {
+                Some(i) => i as u16,
+                None if vocabulary.len() == MAX_LABELS => break,
+                None => {
+                    vocabulary.push(label.clone());
+                    (vocabulary.len() - 1) as u16
+                }
+            },
+        };
+        indices.push(index);
+    }
+    let rows = indices.len();
+    let labels = (!vocabulary.is_empty()).then_some(indices);
+    (rows, vocabulary, labels)
 }
 
 #[cfg(test)]
@@ -321,7 +409,7 @@ mod tests {
         drop(q);
         let path = dir.path().join("upload-queue.bin");
         let full = fs::metadata(&path).unwrap().len();
-        let record = encode_record(&Entry { created_unix_ms: 0, values: row(0) }).len() as u64;
+        let record = encode_record(&Entry { created_unix_ms: 0, label: None, values: row(0) }).len() as u64;
         // Kill mid-write of the third record: every cut point inside it.
         for cut in 1..record {
             let f = OpenOptions::new().write(true).open(&path).unwrap();
@@ -340,7 +428,7 @@ mod tests {
         bytes[n - 2] ^= 0x10;
         fs::write(&path, &bytes).unwrap();
         let q = UploadQueue::open(dir.path(), config(100)).unwrap();
-        assert_eq!(q.entries(), &[Entry { created_unix_ms: 0, values: row(0) }, Entry { created_unix_ms: 1, values: row(1) }]);
+        assert_eq!(q.entries(), &[Entry { created_unix_ms: 0, label: None, values: row(0) }, Entry { created_unix_ms: 1, label: None, values: row(1) }]);
     }
 
     #[test]
@@ -355,5 +443,59 @@ mod tests {
         assert_eq!(UploadQueue::open(dir.path(), config(2)).unwrap().len(), 2);
         fs::write(dir.path().join("upload-queue.bin"), b"garbage").unwrap();
         assert!(matches!(UploadQueue::open(dir.path(), config(2)), Err(QueueError::NotAQueue(_))));
+    }
+
+    #[test]
+    fn labels_survive_reopen_and_become_the_shard_vocabulary() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        q.push_labelled(&row(0), Some("Banana"), 0).unwrap();
+        q.push(&row(1), 1).unwrap();
+        q.push_labelled(&row(2), Some("Banana"), 2).unwrap();
+        q.push_labelled(&row(3), Some("Kiwi"), 3).unwrap();
+        assert!(matches!(q.push_labelled(&row(4), Some(""), 4), Err(QueueError::BadLabel(0))));
+        assert!(matches!(q.push_labelled(&row(4), Some(&"x".repeat(129)), 4), Err(QueueError::BadLabel(129))));
+        drop(q);
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!(q.entries()[2].label.as_deref(), Some("Banana"));
+        let shard = Shard::decode(&q.next_batch().unwrap().unwrap().shard).unwrap();
+        assert_eq!(shard.header().label_vocabulary, ["Banana"]);
+        assert_eq!((shard.label(0), shard.label(1), shard.label(2)), (Some("Banana"), None, Some("Banana")));
+        let first = q.next_batch().unwrap().unwrap();
+        q.ack(&first).unwrap();
+        let shard = Shard::decode(&q.next_batch().unwrap().unwrap().shard).unwrap();
+        assert_eq!((shard.header().label_vocabulary.as_slice(), shard.label(0)), (&["Kiwi".to_owned()][..], Some("Kiwi")));
+    }
+
+    #[test]
+    fn unlabelled_batches_carry_no_vocabulary() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        q.push(&row(0), 0).unwrap();
+        let shard = Shard::decode(&q.next_batch().unwrap().unwrap().shard).unwrap();
+        assert!(shard.header().label_vocabulary.is_empty());
+        assert_eq!(shard.label(0), None);
+    }
+
+    #[test]
+    fn a_version_1_queue_is_migrated_with_its_ids_and_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload-queue.bin");
+        let mut bytes = [&MAGIC_V1[..], &7u64.to_le_bytes(), &40u64.to_le_bytes()].concat();
+        for i in 0..2u64 {
+            let payload = [&(100 + i).to_le_bytes()[..], &row(i).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()].concat();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        bytes.extend_from_slice(&[1, 2, 3]); // a torn third record
+        fs::write(&path, &bytes).unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!(q.entries(), &[Entry { created_unix_ms: 100, label: None, values: row(0) }, Entry { created_unix_ms: 101, label: None, values: row(1) }]);
+        assert_eq!(&fs::read(&path).unwrap()[..8], MAGIC, "rewritten in the current format");
+        assert_eq!(q.next_batch().unwrap().unwrap().batch_id, "0000000000000007-0000000040");
+        q.push_labelled(&row(2), Some("Pear"), 102).unwrap();
+        let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!((q.len(), q.entries()[2].label.as_deref()), (3, Some("Pear")));
     }
 }

@@ -8,7 +8,7 @@
 //! the server stores under the same key, so duplicates are stored once.
 //! Blocking HTTP, like [`crate::sync`]: call from a background thread.
 
-use crate::queue::{QueueError, UploadQueue};
+use crate::queue::{Batch, QueueError, UploadQueue};
 use fruits_formats::request_auth::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, sign};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -139,28 +139,33 @@ impl Uploader {
         Ok((status, response.text().unwrap_or_default()))
     }
 
+    /// Uploads one batch until the server stored it: network errors, 5xx and 429
+    /// are retried with backoff; other 4xx stop at once with the server's code.
+    pub fn upload(&self, batch: &Batch) -> Result<(), UploadError> {
+        let mut attempt = 0;
+        loop {
+            let last = match self.put_batch(&batch.batch_id, &batch.shard) {
+                Ok((status, _)) if (200..300).contains(&status) => return Ok(()),
+                Ok((status, body)) if (400..500).contains(&status) && status != 429 => {
+                    return Err(UploadError::Refused { batch_id: batch.batch_id.clone(), status, body });
+                }
+                Ok((status, body)) => format!("HTTP {status}: {body}"),
+                Err(e) => e,
+            };
+            attempt += 1;
+            if attempt >= self.config.backoff.attempts {
+                return Err(UploadError::GaveUp { batch_id: batch.batch_id.clone(), attempts: attempt, last });
+            }
+            std::thread::sleep(self.config.backoff.delay(attempt - 1, self.jitter()));
+        }
+    }
+
     /// Uploads every queued batch, oldest first, acknowledging each in the queue
-    /// once the server stored it; returns the number of batches uploaded. Network
-    /// errors, 5xx and 429 are retried with backoff; other 4xx stop the flush.
+    /// once the server stored it; returns the number of batches uploaded.
     pub fn flush(&self, queue: &mut UploadQueue) -> Result<usize, UploadError> {
         let mut uploaded = 0;
         while let Some(batch) = queue.next_batch()? {
-            let mut attempt = 0;
-            loop {
-                let last = match self.put_batch(&batch.batch_id, &batch.shard) {
-                    Ok((status, _)) if (200..300).contains(&status) => break,
-                    Ok((status, body)) if (400..500).contains(&status) && status != 429 => {
-                        return Err(UploadError::Refused { batch_id: batch.batch_id, status, body });
-                    }
-                    Ok((status, body)) => format!("HTTP {status}: {body}"),
-                    Err(e) => e,
-                };
-                attempt += 1;
-                if attempt >= self.config.backoff.attempts {
-                    return Err(UploadError::GaveUp { batch_id: batch.batch_id, attempts: attempt, last });
-                }
-                std::thread::sleep(self.config.backoff.delay(attempt - 1, self.jitter()));
-            }
+            self.upload(&batch)?;
             queue.ack(&batch)?;
             uploaded += 1;
         }

@@ -17,6 +17,11 @@ const HOT: [(&str, Func); 2] = [("depthwise (channels contiguous)", Func::Depthw
 fn kernels_for_this_cpu_are_reported_and_arm_builds_use_simd_kernels() {
     let native = isa::native();
     println!("target arch: {}, ISA rung: {}", std::env::consts::ARCH, native.nickname());
+    // ARMv7 NEON is probed from /proc/cpuinfo, which QEMU 7.2 user mode takes from the host:
+    // scripts/cross.sh forces it, and the report must say so.
+    if let (Some(Arch::Arm), Ok(forced)) = (native.arch(), std::env::var("TRACT_CPU_ARM32_NEON")) {
+        println!("target arch: NEON not probed, forced by TRACT_CPU_ARM32_NEON={forced}");
+    }
     let mut arch_specific = Vec::new();
     for (what, func) in HOT {
         match routines::best_for(func, DatumType::F32, &native) {

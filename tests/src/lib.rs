@@ -30,3 +30,22 @@ pub fn start_ingest(ingest: Arc<Ingest>) -> String {
     });
     url
 }
+
+/// Lays the real fruit photos (data/tuxpaint/fruit) out as a Fruits-360 tree,
+/// `root/Training/<Class>/<photo>.png`, one class per photo; returns the count.
+pub fn fruits360_tree(root: &std::path::Path) -> usize {
+    let photos = repo_root().join("data/tuxpaint/fruit");
+    let entries = std::fs::read_dir(&photos).unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh", photos.display()));
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.extension().is_some_and(|e| e == "png") {
+            let class = root.join("Training").join(path.file_stem().expect("file name"));
+            std::fs::create_dir_all(&class).expect("class folder");
+            std::fs::copy(&path, class.join(path.file_name().expect("file name"))).expect("copy photo");
+            count += 1;
+        }
+    }
+    assert!(count >= 20, "expected the tuxpaint fruit photos, found {count}");
+    count
+}

@@ -99,6 +99,7 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
         model_id: Some(model),
         run_id: "e2e".into(),
         signing_key: Some(signing.clone()),
+        head: None,
     };
     let report = run(&*s3, &*s3, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     assert_eq!(report.rows, (DEVICES * ROWS_PER_DEVICE) as u64);

@@ -16,7 +16,7 @@ use crate::model_dir;
 use crate::output::{self, EmbeddingRecord, EmbeddingSink};
 
 /// File extensions picked up when walking directories.
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp"];
+pub(crate) const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp"];
 
 /// Runs `fruits embed`.
 pub fn run(args: &EmbedArgs) -> Result<ExitCode> {

@@ -1,6 +1,9 @@
 //! Subcommand dispatch.
 
+pub mod dataset;
+pub mod demo;
 pub mod embed;
+pub mod emulate;
 
 use std::process::ExitCode;
 
@@ -10,5 +13,8 @@ use crate::args::Command;
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Embed(args) => embed::run(&args),
+        Command::Dataset(args) => dataset::run(&args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Emulate(args) => emulate::run(&args),
     }
 }

@@ -1,0 +1,88 @@
+//! The local cloud the simulated phones talk to: ingest on a loopback port over a
+//! local storage directory, and the aggregator run in-process, signing what it
+//! publishes with a key of its own.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ed25519_dalek::SigningKey;
+use fruits_aggregator::eigen::Solver;
+use fruits_aggregator::head::{HeadOptions, HeadTraining};
+use fruits_aggregator::ingest::{Ingest, check::Policy};
+use fruits_aggregator::run::{RunOptions, run};
+use fruits_aggregator::storage::{LocalDir, Storage};
+use fruits_formats::{ModelId, Shard};
+
+/// Ingest serving `store`; dropping the stack stops it (with its runtime).
+pub struct LocalStack {
+    /// The storage ingest writes to and the aggregator reads.
+    pub store: Arc<LocalDir>,
+    /// Ingest's base URL, `http://127.0.0.1:<port>`.
+    pub url: String,
+    signing_key: SigningKey,
+    model_id: ModelId,
+    /// Runs ingest; dropping it stops the server.
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl LocalStack {
+    /// Starts ingest for `devices` (id -> secret) over `<dir>/store`, with a new
+    /// publisher key in `<dir>/publisher.key` (and `.pub`).
+    pub fn start(dir: &Path, devices: HashMap<String, Vec<u8>>, model_id: ModelId, dim: u32) -> Result<Self> {
+        let store = Arc::new(LocalDir::new(dir.join("store")));
+        let signing_key = fruits_aggregator::signing::keygen(&dir.join("publisher.key"))?;
+        let policy = Policy {
+            model_id,
+            dim,
+            max_body: 8 << 20,
+            max_rows: fruits_formats::shard::MAX_ROWS,
+            window_ms: 300_000,
+            rate_per_second: 1000.0,
+            rate_burst: 1000.0,
+        };
+        let ingest = Ingest::new(store.clone(), devices, policy);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        runtime.spawn(async move {
+            if let Err(e) = fruits_aggregator::ingest::serve(listener, ingest).await {
+                tracing::error!("ingest stopped: {e}");
+            }
+        });
+        Ok(Self { store, url, signing_key, model_id, _runtime: runtime })
+    }
+
+    /// The key phones verify projections with.
+    pub fn public_key(&self) -> [u8; 32] {
+        self.signing_key.verifying_key().to_bytes()
+    }
+
+    /// Runs the aggregator over every embedding received and publishes the
+    /// projection, with a recognition head trained on the labelled rows and the
+    /// bundled fruit catalogue; returns the version published.
+    pub fn aggregate(&self, run_id: &str, k: u32) -> Result<Option<u32>> {
+        let opts = RunOptions {
+            input_prefix: "incoming/".into(),
+            k,
+            solver: Solver::Randomized { seed: 0 },
+            model_id: Some(self.model_id),
+            run_id: run_id.into(),
+            signing_key: Some(self.signing_key.clone()),
+            head: Some(HeadTraining { options: HeadOptions::default(), catalogue: fruits_aggregator::catalogue::bundled()? }),
+        };
+        let report = run(&*self.store, &*self.store, &opts, &indicatif::ProgressBar::hidden()).context("aggregator run")?;
+        Ok(report.published.map(|p| p.manifest.version))
+    }
+
+    /// Rows stored under `prefix` per device (read back from the shards).
+    pub fn rows_by_device(&self, prefix: &str) -> Result<HashMap<String, usize>> {
+        let mut rows = HashMap::new();
+        for key in self.store.list(prefix)? {
+            let shard = Shard::decode(&self.store.get(&key)?).with_context(|| format!("decoding {key}"))?;
+            *rows.entry(shard.header().device_id.clone()).or_default() += shard.header().rows as usize;
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,105 @@
+//! `aggregator report`: the pictures of the PCA and of recognition, written under
+//! `reports/<run>/` of the storage.
+//!
+//! * `pca_3d.png`: every embedding on PC1-3, coloured by fruit;
+//! * `variance.png`: scree and cumulative explained variance, with the k for 90/95/99%;
+//! * `accuracy.png`: held-out recognition accuracy vs k (and of the full 1280-d
+//!   head), and upload bytes per photo at each k;
+//! * `index.html`: all of it in one self-contained interactive page;
+//! * `report.json`: the numbers ([`data::ReportData`]).
+//!
+//! [`data`] computes (pure), [`png`] and [`html`] render (pure, bytes out); this
+//! module reads the storage and writes the files.
+
+pub mod data;
+pub mod html;
+pub mod png;
+
+use crate::finalize::VarianceThreshold;
+use crate::head::{HeadOptions, LabelledSet};
+use crate::pipeline::{self, PROJECTION_PREFIX};
+use crate::storage::Storage;
+use crate::validate::{self, Expected};
+use anyhow::Context;
+use data::ReportData;
+use fruits_formats::ProjectionArtifact;
+use serde::Serialize;
+
+/// Where Debian's fonts-dejavu-core puts the font the charts use by default.
+pub const DEBIAN_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// What was written, and the headline numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    /// Storage keys of the files, `reports/<run>/...`.
+    pub keys: Vec<String>,
+    /// The projection version reported on.
+    pub projection_version: u32,
+    /// Embeddings plotted.
+    pub points: usize,
+    /// Components for 90/95/99% of the variance.
+    pub components_for: Vec<VarianceThreshold>,
+    /// Held-out accuracy at each k, then of the full head.
+    pub accuracy: Vec<data::AccuracyAtK>,
+}
+
+/// Reads the published projection and every embedding shard of `input`, and
+/// writes the report under `reports/<run>/` of `output`. `font` is a TrueType file.
+pub fn write(input: &dyn Storage, output: &dyn Storage, run: &str, font: Vec<u8>, options: &HeadOptions) -> anyhow::Result<Written> {
+    png::register_font(font)?;
+    let latest_key = format!("{PROJECTION_PREFIX}latest.json");
+    let latest: serde_json::Value =
+        serde_json::from_slice(&output.get(&latest_key).with_context(|| format!("reading {latest_key}: run the aggregator first"))?)
+            .context("latest.json is not JSON")?;
+    let key = latest["key"].as_str().context("latest.json names no artifact")?;
+    let artifact = ProjectionArtifact::decode(&output.get(key).with_context(|| format!("reading {key}"))?)?;
+    let components_for: Vec<VarianceThreshold> =
+        serde_json::from_value(latest["components_for"].clone()).context("latest.json has no components_for")?;
+    let (labelled, unlabelled) = embeddings(input, &artifact)?;
+    let report = data::compute(&artifact, &components_for, &labelled, &unlabelled, options);
+    write_files(output, run, &report)
+}
+
+/// Every valid embedding shard's rows for the artifact's model: labelled ones, and
+/// the unlabelled rows apart.
+fn embeddings(input: &dyn Storage, artifact: &ProjectionArtifact) -> anyhow::Result<(LabelledSet, Vec<f32>)> {
+    let expected = Expected { model_id: artifact.model_id, dim: artifact.dim };
+    let mut labelled = LabelledSet::new(artifact.dim as usize);
+    let mut unlabelled = Vec::new();
+    for key in pipeline::list_shards(input, "incoming/")? {
+        let bytes = input.get(&key).with_context(|| format!("reading {key}"))?;
+        let Ok(shard) = validate::check_shard(&bytes, &expected) else { continue };
+        labelled.add_shard(&shard);
+        for i in (0..shard.header().rows as usize).filter(|&i| shard.label(i).is_none()) {
+            unlabelled.extend_from_slice(shard.row(i));
+        }
+    }
+    Ok((labelled, unlabelled))
+}
+
+fn write_files(output: &dyn Storage, run: &str, report: &ReportData) -> anyhow::Result<Written> {
+    let scatter = png::scatter_3d(report)?;
+    let variance = png::variance(report)?;
+    let accuracy = png::accuracy(report)?;
+    let page = html::page(report, run, &variance, &accuracy)?;
+    let files: [(&str, Vec<u8>); 5] = [
+        ("pca_3d.png", scatter),
+        ("variance.png", variance),
+        ("accuracy.png", accuracy),
+        ("index.html", page.into_bytes()),
+        ("report.json", serde_json::to_vec_pretty(report)?),
+    ];
+    let mut keys = Vec::new();
+    for (name, bytes) in files {
+        let key = format!("reports/{run}/{name}");
+        output.put(&key, &bytes).with_context(|| format!("writing {key}"))?;
+        keys.push(key);
+    }
+    Ok(Written {
+        keys,
+        projection_version: report.projection_version,
+        points: report.points.len(),
+        components_for: report.components_for.clone(),
+        accuracy: report.accuracy.clone(),
+    })
+}
