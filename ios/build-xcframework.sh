@@ -27,9 +27,10 @@ rm -rf "$OUT" ios/FruitsFFI.xcframework
 mkdir -p "$OUT/headers"
 
 # Swift bindings, header and module map, generated from the host library's metadata.
-cargo build --locked -p fruits-ffi --features cli
-cargo run --locked -p fruits-ffi --features cli --bin uniffi-bindgen -- generate \
+cargo build --locked -p fruits-ffi -p fruits-uniffi-bindgen
+target/debug/uniffi-bindgen generate \
     --library target/debug/libfruits_ffi.dylib --language swift --out-dir "$OUT/generated"
+mkdir -p ios/Sources/FruitsSDK
 cp "$OUT/generated/FruitsFFI.swift" ios/Sources/FruitsSDK/
 cp "$OUT/generated/fruits_ffiFFI.h" "$OUT/headers/"
 cp "$OUT/generated/fruits_ffiFFI.modulemap" "$OUT/headers/module.modulemap"

@@ -5,7 +5,7 @@
 #
 #   scripts/cross.sh                                       both targets
 #   CROSS_TARGETS=aarch64-unknown-linux-gnu scripts/cross.sh   one target
-#   CROSS_LIB=0 scripts/cross.sh                           skip the shipped library build
+#   CROSS_LIB=0 scripts/cross.sh                           skip the bindings library build
 #   CROSS_LIB_PROFILE=mobile scripts/cross.sh              the library as shipped (2nd full build)
 #   CROSS_SIZES=1 scripts/cross.sh                         that, plus the size report (BENCHMARKS.md)
 #
@@ -36,12 +36,15 @@
 # (/usr/bin/rustc, /usr/bin/cargo: called by absolute path because rustup's 1.95 shims
 # come first on PATH), the ARM standard libraries libstd-rust-web-dev:arm64/:armhf, the gcc
 # cross linkers with their C libraries, and qemu-user. Builds go to target/cross so that
-# Debian's rustc and rustup's never invalidate each other's artefacts.
+# Debian's rustc and rustup's never invalidate each other's artefacts. That directory is
+# kept outside the checkout by default (~/.cache/fruits/cross-target), like Garage's binary:
+# a cold ARM build of tract takes 10-25 minutes per target on 2 cores, and CI's fresh clone
+# then rebuilds only the workspace's own crates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGETS=${CROSS_TARGETS:-"aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf"}
-TARGET_DIR=${CROSS_TARGET_DIR:-target/cross}
+TARGET_DIR=${CROSS_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fruits/cross-target}
 # Where a standard library unpacked by hand lives (see fetch_std_deb), kept across runs.
 STD_CACHE=/var/cache/fruits-cross
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc

@@ -51,7 +51,7 @@ val cargoNdk by tasks.registering(Exec::class) {
 
 val hostLibrary by tasks.registering(Exec::class) {
     workingDir = workspace
-    commandLine("cargo", "build", "--locked", "-p", "fruits-ffi", "--features", "cli")
+    commandLine("cargo", "build", "--locked", "-p", "fruits-ffi", "-p", "fruits-uniffi-bindgen")
 }
 
 val generateBindings by tasks.registering(Exec::class) {

@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=target/sdk-tests
 
-cargo build --locked -p fruits-ffi --features cli -p fruits-cli
+# The very build scripts/test.sh runs before (a no-op there): same features, so no
+# dependency is compiled twice. It makes the library, the generator and `fruits`.
+cargo test --workspace --all-targets --locked --no-run
 rm -rf "$OUT"
 mkdir -p "$OUT/lib" "$OUT/dataset/Training"
 cp target/debug/libfruits_ffi.so "$OUT/lib/"

@@ -16,14 +16,18 @@
 //! is centred, as column panels of [`PANEL`] values ([`PanelBlock`]), so both
 //! operands of every tile are already contiguous and nothing is re-packed (sgemm
 //! re-packed both 128-column panels for each of the 55 tiles: 9% of the whole run's
-//! CPU time in `perf`); and micro-tiles wholly below the diagonal are skipped.
+//! CPU time in `perf`); and micro-tiles wholly below the diagonal are skipped (7%
+//! of the flops at d = 1280). With the `finalize` change in `eigen.rs`,
+//! `aggregator run` on 200,000 x 1280 rows went from 2.99 to 2.55 s of user CPU time
+//! (BENCHMARKS.md, issue 3).
 //!
 //! Every entry of a block's product is one fused multiply-add chain over the rows in
 //! order, starting from zero, in `f32`, then widened to `f64` once per block. The
 //! AVX-512 kernel and the portable one (used without AVX-512, compiled for AVX2+FMA
 //! when the CPU has them) evaluate exactly that chain, so sketches are bit-identical
-//! across these CPUs too (tested). Without hardware FMA (x86-64 CPUs older than
-//! 2013) the portable kernel stays correct but `f32::mul_add` is slow.
+//! across these CPUs too (the AVX-512 one is tested against it). Without hardware
+//! FMA (x86-64 CPUs older than 2013) the portable kernel stays correct but
+//! `f32::mul_add` is slow.
 
 use rayon::prelude::*;
 
@@ -394,15 +398,15 @@ mod tests {
         let x: Vec<f32> = (0..n * d).map(|i| (((i * 7919) % 1013) as f32 / 500.0 - 1.0) * 1e-3).collect();
         let b = block(&x, d);
         let with = |kernel: MicroKernel| {
-            TiledSymmetric::zeros(d)
-                .tiles
-                .iter()
-                .flat_map(|t| {
-                    let mut p = vec![0.0f32; TILE * TILE];
-                    tile_product(&b, t, &mut p, kernel);
-                    (0..t.rows).flat_map(move |i| t.upper_cols(i).map(move |j| p[i * TILE + j].to_bits()).collect::<Vec<_>>())
-                })
-                .collect::<Vec<u32>>()
+            let mut bits = Vec::new();
+            let mut p = vec![0.0f32; TILE * TILE];
+            for t in &TiledSymmetric::zeros(d).tiles {
+                tile_product(&b, t, &mut p, kernel);
+                for i in 0..t.rows {
+                    bits.extend(t.upper_cols(i).map(|j| p[i * TILE + j].to_bits()));
+                }
+            }
+            bits
         };
         assert!(with(micro_kernel()) == with(micro_portable), "kernels disagree");
     }
