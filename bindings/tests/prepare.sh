@@ -10,21 +10,23 @@ cd "$(dirname "$0")/../.."
 OUT=target/sdk-tests
 
 # The very build scripts/test.sh runs before (a no-op there): same features, so no
-# dependency is compiled twice. It makes the library, the generator and `fruits`.
+# dependency is compiled twice. It makes the library (in deps/) and `fruits`; the
+# generator's own small graph (uniffi only) is built apart.
 cargo test --workspace --all-targets --locked --no-run
+cargo build --locked -p fruits-uniffi-bindgen
 rm -rf "$OUT"
-mkdir -p "$OUT/lib" "$OUT/dataset/Training"
-cp target/debug/libfruits_ffi.so "$OUT/lib/"
+mkdir -p "$OUT/lib"
+cp target/debug/deps/libfruits_ffi.so "$OUT/lib/"
 target/debug/uniffi-bindgen generate --library "$OUT/lib/libfruits_ffi.so" \
     --language kotlin --language python --out-dir "$OUT/bindings"
+# The generated Python module loads the library from its own folder.
+cp "$OUT/lib/libfruits_ffi.so" "$OUT/bindings/"
 
-# The real photos in the Fruits-360 layout, one class per photo.
-for photo in data/tuxpaint/fruit/*.png; do
-    class="$(basename "$photo" .png)"
-    mkdir -p "$OUT/dataset/Training/$class"
-    cp "$photo" "$OUT/dataset/Training/$class/"
-done
-# One phone takes every photo twice, uploads them labelled, and syncs the projection.
-photos=$(find "$OUT/dataset/Training" -name '*.png' | wc -l)
+# Views of the real photos in the Fruits-360 layout (the dataset builder: several views
+# per photo, so that the head sees each class more than once and its calibration split
+# holds classes it was trained on).
+target/debug/fruits dataset build --photos data/tuxpaint/fruit --out "$OUT/dataset" --views 8 --test-percent 0 > "$OUT/dataset.json"
+# One phone takes every training view, uploads them labelled, and syncs the projection.
+photos=$(find "$OUT/dataset/Training" -type f | wc -l)
 target/debug/fruits emulate --dataset "$OUT/dataset" --workdir "$OUT/fixture" --phones 1 \
-    --photos-before-sync $((2 * photos)) --photos-after-sync 0 --k 16 > "$OUT/emulate.json"
+    --photos-before-sync "$photos" --photos-after-sync 0 --k 32 > "$OUT/emulate.json"
