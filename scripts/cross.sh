@@ -5,7 +5,6 @@
 #
 #   scripts/cross.sh                                       both targets
 #   CROSS_TARGETS=aarch64-unknown-linux-gnu scripts/cross.sh   one target
-#   CROSS_LIB=0 scripts/cross.sh                           skip the bindings library build
 #   CROSS_LIB_PROFILE=mobile scripts/cross.sh              the library as shipped (2nd full build)
 #   CROSS_SIZES=1 scripts/cross.sh                         that, plus the size report (BENCHMARKS.md)
 #
@@ -19,10 +18,12 @@
 #     tract's generic code), ort_parity (embeddings within 1e-4 of ONNX Runtime, and
 #     preprocessing against Pillow: the test runs the host's python3 on
 #     scripts/ort_reference.py, which an emulated process can exec natively), bad_input
-#     and wrong_model (typed refusals of bad photos and bad models).
-# Then the UniFFI `bindings` crate's cdylib, once that crate exists: with --release on top of
-# the tests' build (CI), or with the `mobile` profile the apps ship (CROSS_LIB_PROFILE=mobile,
-# or CROSS_SIZES=1, which also prints the size report for BENCHMARKS.md).
+#     and wrong_model (typed refusals of bad photos and bad models);
+#   - the UniFFI `bindings` crate (fruits-ffi): its cdylib, and its golden test (the SDK
+#     facade embeds the golden photo within 1e-3 of the host's values and throws its typed
+#     errors), all in the same invocation so that the library shares the tests' build.
+# Then, with CROSS_LIB_PROFILE=mobile or CROSS_SIZES=1 (the latter also prints the size
+# report for BENCHMARKS.md), the library with the `mobile` profile the apps ship.
 # Emulated timings mean nothing: none are taken.
 #
 # ARMv7 and NEON: tract picks its ARMv7 NEON kernels by reading /proc/cpuinfo, and QEMU 7.2
@@ -168,17 +169,15 @@ simd_kernels() {
     esac
 }
 
-# CROSS_SIZES=1 (BENCHMARKS.md, not CI): the shipped library against a plain --release
-# cdylib of the same crate (which shares the tests' build), both stripped with the target's
+# CROSS_SIZES=1 (BENCHMARKS.md, not CI): the shipped library against the --release cdylib
+# the tests linked, both stripped with the target's
 # binutils; ELF sections of the shipped one; and the symbol bytes per crate of the release
 # one (`nm --size-sort`, demangled, grouped by the first path segment; the shipped one has
 # no symbols left to count).
 sizes() {
     local t=$1 lib=$2 so=$3 rel gnu
     gnu=$(gnu_triple "$t")
-    rel=$TARGET_DIR/$t/release/lib$(echo "$lib" | tr - _).so
-    "$CARGO" rustc --locked --release --target "$t" --target-dir "$TARGET_DIR" \
-        -p "$lib" --lib --crate-type cdylib --quiet
+    rel=$TARGET_DIR/$t/release/deps/lib$(echo "$lib" | tr - _).so
     "$gnu-strip" --strip-all -o "$rel.stripped" "$rel"
     "$gnu-strip" --strip-all -o "$so.stripped" "$so"
     echo "== sizes $t: mobile $(stat -c %s "$so") bytes as built ($(stat -c %s "$so.stripped") after strip --strip-all);" \
@@ -218,12 +217,15 @@ for t in $TARGETS; do
     start=$(date +%s)
     log_file="$TARGET_DIR/$t-tests.log"
     mkdir -p "$TARGET_DIR"
-    if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-formats --lib 2>&1 | tee "$log_file"; then
-        status=1
-    fi
-    if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-core --lib \
-        --test kernels --test ort_parity --test bad_input --test wrong_model \
-        -- --nocapture 2>&1 | tee -a "$log_file"; then
+    # One invocation for every package, so that cargo unifies their features once: tested
+    # apart, fruits-core's dev-dependencies (proptest) switch on features of crates tract
+    # depends on, and the bindings library would rebuild tract and all above it.
+    lib=$(bindings_package)
+    lib_tests=()
+    [ -n "$lib" ] && lib_tests=(-p "$lib" --test golden)
+    if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-formats -p fruits-core "${lib_tests[@]}" \
+        --lib --test kernels --test ort_parity --test bad_input --test wrong_model \
+        -- --nocapture 2>&1 | tee "$log_file"; then
         status=1
     fi
     built=$(( $(date +%s) - start ))
@@ -231,19 +233,21 @@ for t in $TARGETS; do
     kernels=$(grep -E '^(target arch|depthwise|f32/f16/int matmul)' "$log_file" | sed 's/^/    /' || true)
     report+=("$t (${neon[*]:-detected}):" "$kernels")
 
-    # The bindings library (cdylib only: the crate also declares a staticlib for iOS, which
-    # on Linux would be a second link for nothing). The `mobile` profile the apps ship (fat
-    # LTO, one codegen unit) shares nothing with the tests' --release build: it is a second
-    # full build per target, more than CI's budget affords (BENCHMARKS.md). So CI builds the
-    # cdylib with --release on top of the tests' build, and CROSS_LIB_PROFILE=mobile (implied
-    # by CROSS_SIZES=1) builds the shipped one.
-    lib=$(bindings_package)
+    # The bindings library. With --release it is the cdylib the golden test above linked
+    # against (cargo builds a library's every crate type for its integration tests). The
+    # `mobile` profile the apps ship (fat LTO, one codegen unit) shares nothing with that
+    # build: a second full build per target, left to CROSS_LIB_PROFILE=mobile (implied by
+    # CROSS_SIZES=1; BENCHMARKS.md has its figures).
     lib_profile=${CROSS_LIB_PROFILE:-release}
     [ "${CROSS_SIZES:-0}" = 1 ] && lib_profile=mobile
-    if [ "${CROSS_LIB:-1}" = 1 ] && [ -n "$lib" ]; then
-        so=$TARGET_DIR/$t/$lib_profile/lib$(echo "$lib" | tr - _).so
-        if "$CARGO" rustc --locked --profile "$lib_profile" --target "$t" --target-dir "$TARGET_DIR" \
-            -p "$lib" --lib --crate-type cdylib --quiet; then
+    if [ -n "$lib" ]; then
+        so=$TARGET_DIR/$t/release/deps/lib$(echo "$lib" | tr - _).so
+        if [ "$lib_profile" != release ]; then
+            so=$TARGET_DIR/$t/$lib_profile/lib$(echo "$lib" | tr - _).so
+            "$CARGO" rustc --locked --profile "$lib_profile" --target "$t" --target-dir "$TARGET_DIR" \
+                -p "$lib" --lib --crate-type cdylib --quiet || status=1
+        fi
+        if [ -f "$so" ]; then
             report+=("    bindings library $(basename "$so") ($lib_profile profile): $(stat -c %s "$so") bytes")
             # tract registers its kernels through linker sections: check that the link (and
             # LTO) kept the SIMD ones (their names are strings in the library, symbols or not).
@@ -255,12 +259,12 @@ for t in $TARGETS; do
                 fi
             done
         else
-            status=1
+            report+=("    bindings library $so MISSING"); status=1
         fi
         if [ "${CROSS_SIZES:-0}" = 1 ]; then
             sizes "$t" "$lib" "$so"
         fi
-    elif [ -z "$lib" ]; then
+    else
         report+=("    no bindings/ crate yet: no library to build")
     fi
     echo "cross: $t built and tested in ${built} s, total $(( $(date +%s) - start )) s"

@@ -14,8 +14,6 @@ FRUITS_AGGREGATOR="$PWD/target/debug/aggregator" python3 -m pytest -q -p no:cach
 if [ -x scripts/check-infra.sh ]; then
     bash scripts/check-infra.sh
 fi
-# Phone-class builds: the core cross-built for ARM64 and ARMv7, its phone tests under QEMU.
-# CROSS_LIB=0: the bindings cdylib for ARM is a second cold build of tract per target
-# (features unify differently with UniFFI), more than CI's 90 minutes afford; build it with
-# `scripts/cross.sh` alone (BENCHMARKS.md, phone-class builds).
-CROSS_LIB=0 bash scripts/cross.sh
+# Phone-class builds: the core and the bindings library cross-built for ARM64 and ARMv7,
+# their phone tests under QEMU.
+bash scripts/cross.sh
