@@ -25,7 +25,7 @@ for i in $(seq "$REPS"); do
   t=$(echo "$e - $s" | bc); echo "aggregator run #$i: $t s  $(python3 -c "import json;print(json.load(open('out/runs/r$i/report.json'))['timings'])")"
   if [ -z "$best" ] || (( $(echo "$t < $best" | bc) )); then best=$t; fi
 done
-echo "{\"ours_s\": $best}" > ours.json
+printf '{"ours_s": %.6f}\n' "$best" > ours.json   # bc prints .79, not JSON
 "$BIN" inspect out/models/projection/v1.bin --json > artifact.json
 
 # (b, c) sklearn randomized + IncrementalPCA, accuracy vs exact; (d) Spark MLlib.

@@ -3,7 +3,7 @@ start is timed separately and excluded, as in bench/pca/spark_pca.py.
 
 usage: spark_path.py AGGREGATOR STORE K PARTITIONS REPEATS
 """
-import argparse, json, pathlib, sys, time
+import argparse, json, pathlib, sys, time, uuid
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "cloud-aggregator" / "emr"))
 import driver  # noqa: E402
@@ -18,7 +18,9 @@ sc.addPyFile(driver.__file__)
 session_s = time.perf_counter() - t
 times = []
 for i in range(reps):
-    args = argparse.Namespace(aggregator=binary, input=store, output=store, run_id=f"spark-bench-{i}", k=k,
+    # A fresh run id every time: an id the store already holds would resume from its
+    # sketches and measure nothing (the store outlives one invocation of run.sh).
+    args = argparse.Namespace(aggregator=binary, input=store, output=store, run_id=f"spark-bench-{uuid.uuid4().hex}", k=k,
                               partitions=partitions, model_id=None, signing_key=None, fail_once_marker=None)
     t = time.perf_counter()
     report = driver.run(sc, args)
