@@ -75,6 +75,13 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         report.not_fruit.unknown_or_unsure,
         report.not_fruit.photos
     );
-    eprintln!("k for 95% of the variance: {k95:?}; projection v{:?} with k = {}; {:.0} s", report.projection_version, args.k, report.seconds);
+    let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
+    eprintln!(
+        "k for 95% of the variance: {}; projection version {} with k = {}; {:.0} s",
+        or_none(k95.map(|k| k.to_string())),
+        or_none(report.projection_version.map(|v| v.to_string())),
+        args.k,
+        report.seconds
+    );
     Ok(ExitCode::SUCCESS)
 }
