@@ -71,6 +71,7 @@ impl FruitsClient {
 /// Cosine similarity of two embeddings (for "more like this" and deduplication).
 #[uniffi::export]
 pub fn cosine_similarity(a: Vec<f32>, b: Vec<f32>) -> Result<f32, FruitsError> {
-    fruits_core::cosine_similarity(&a, &b)
-        .ok_or_else(|| FruitsError::InvalidInput { detail: format!("vectors of lengths {} and {} with non-zero norms expected", a.len(), b.len()) })
+    fruits_core::cosine_similarity(&a, &b).ok_or_else(|| FruitsError::InvalidInput {
+        detail: format!("vectors of lengths {} and {} with non-zero norms expected", a.len(), b.len()),
+    })
 }

@@ -88,7 +88,9 @@ impl From<QueueError> for FruitsError {
         let detail = e.to_string();
         match e {
             QueueError::Full(_) => Self::QueueFull { detail },
-            QueueError::WrongDim { .. } | QueueError::NonFinite | QueueError::BadLabel(_) => Self::InvalidInput { detail },
+            QueueError::WrongDim { .. } | QueueError::NonFinite | QueueError::BadLabel(_) => {
+                Self::InvalidInput { detail }
+            }
             QueueError::Io(_) | QueueError::NotAQueue(_) | QueueError::NotHead(_) | QueueError::Format(_) => {
                 Self::Storage { detail }
             }
@@ -127,7 +129,10 @@ mod tests {
 
     #[test]
     fn photo_queue_and_network_failures_map_to_what_the_app_acts_on() {
-        assert!(matches!(FruitsError::from(ClientError::Embed(EmbedError::EmptyInput)), FruitsError::InvalidPhoto { .. }));
+        assert!(matches!(
+            FruitsError::from(ClientError::Embed(EmbedError::EmptyInput)),
+            FruitsError::InvalidPhoto { .. }
+        ));
         assert!(matches!(FruitsError::from(ClientError::Queue(QueueError::Full(3))), FruitsError::QueueFull { .. }));
         let gave_up = UploadError::GaveUp { batch_id: "b".into(), attempts: 3, last: "connection refused".into() };
         assert!(matches!(FruitsError::from(ClientError::Upload(gave_up)), FruitsError::Network { .. }));

@@ -55,6 +55,9 @@ fn embeds_the_golden_photo_and_throws_typed_errors() {
 
     let bad_key = FruitsConfig { projection_public_key: vec![1; 5], ..config(dir.path(), &golden) };
     assert!(matches!(FruitsClient::new(bad_key), Err(FruitsError::InvalidInput { .. })));
-    let missing_model = FruitsConfig { model: ModelSource::ManifestPath { path: "/nonexistent.json".into() }, ..config(dir.path(), &golden) };
+    let missing_model = FruitsConfig {
+        model: ModelSource::ManifestPath { path: "/nonexistent.json".into() },
+        ..config(dir.path(), &golden)
+    };
     assert!(matches!(FruitsClient::new(missing_model), Err(FruitsError::Storage { .. } | FruitsError::Model { .. })));
 }

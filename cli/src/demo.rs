@@ -96,8 +96,9 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport> {
     if fs::read_dir(&config.workdir).is_ok_and(|mut d| d.next().is_some()) {
         anyhow::bail!("{} is not empty: the demo needs a fresh folder", config.workdir.display());
     }
-    let font = fs::read(&config.font)
-        .with_context(|| format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", config.font.display()))?;
+    let font = fs::read(&config.font).with_context(|| {
+        format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", config.font.display())
+    })?;
     eprintln!("[1/4] building the data set from {}", config.fruit_photos.display());
     let options = BuildOptions { views: config.views, ..BuildOptions::default() };
     let set_dir = config.workdir.join("dataset");
@@ -125,7 +126,8 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport> {
     let heldout: Vec<LabelledImage> = images.into_iter().filter(|i| i.side == Side::Test).collect();
     let heldout = recognise(&phone, &heldout)?;
     let others_dir = config.workdir.join("not-fruit");
-    let others = dataset::build(&config.other_photos, &others_dir, &BuildOptions { views: 3, test_percent: 0, size: 100 })?;
+    let others =
+        dataset::build(&config.other_photos, &others_dir, &BuildOptions { views: 3, test_percent: 0, size: 100 })?;
     let not_fruit = recognise(&phone, &others)?;
 
     eprintln!("[4/4] writing the report");
@@ -148,7 +150,8 @@ fn synced_phone(emulator_dir: &Path, public_key_hex: &str, model: &ModelSource) 
     let mut key = [0u8; 32];
     hex::decode_to_slice(public_key_hex, &mut key).context("the emulator's public key")?;
     // Offline: recognition needs neither the ingest URL nor the device secret.
-    let device = DeviceConfig::new(emulator_dir.join("phones/phone-00"), "http://127.0.0.1:9", "phone-00", Vec::new(), key);
+    let device =
+        DeviceConfig::new(emulator_dir.join("phones/phone-00"), "http://127.0.0.1:9", "phone-00", Vec::new(), key);
     Ok(FruitsClient::with_embedder(device, load_embedder(model)?)?)
 }
 

@@ -27,10 +27,7 @@ pub fn resolve(model: Option<&Path>, manifest: Option<&Path>) -> Result<ModelLoc
         (None, Some(model)) => model.with_extension("json"),
         (None, None) => find_default()?,
     };
-    Ok(ModelLocation {
-        manifest,
-        model: model.map(Path::to_path_buf),
-    })
+    Ok(ModelLocation { manifest, model: model.map(Path::to_path_buf) })
 }
 
 /// Candidate directories, in order: `$FRUITS_MODEL_DIR`, `models/` in the
@@ -45,10 +42,7 @@ fn candidates() -> Vec<PathBuf> {
     if let Ok(cwd) = std::env::current_dir() {
         roots.push(cwd);
     }
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
         roots.push(exe_dir);
     }
     for root in roots {
@@ -60,12 +54,10 @@ fn candidates() -> Vec<PathBuf> {
 fn find_default() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(MODEL_DIR_ENV) {
         let path = PathBuf::from(dir).join(DEFAULT_MANIFEST);
-        return path.is_file().then_some(path.clone()).with_context(|| {
-            format!(
-                "{MODEL_DIR_ENV} is set but {} does not exist",
-                path.display()
-            )
-        });
+        return path
+            .is_file()
+            .then_some(path.clone())
+            .with_context(|| format!("{MODEL_DIR_ENV} is set but {} does not exist", path.display()));
     }
     let tried = candidates();
     for dir in &tried {

@@ -84,15 +84,7 @@ mod tests {
     #[test]
     fn jsonl_record_shape() {
         let mut sink = JsonLines { out: Vec::new() };
-        sink.write(&EmbeddingRecord {
-            path: "a.png",
-            dim: 2,
-            embedding: &[0.5, 1.0],
-        })
-        .unwrap();
-        assert_eq!(
-            String::from_utf8(sink.out).unwrap(),
-            "{\"path\":\"a.png\",\"dim\":2,\"embedding\":[0.5,1.0]}\n"
-        );
+        sink.write(&EmbeddingRecord { path: "a.png", dim: 2, embedding: &[0.5, 1.0] }).unwrap();
+        assert_eq!(String::from_utf8(sink.out).unwrap(), "{\"path\":\"a.png\",\"dim\":2,\"embedding\":[0.5,1.0]}\n");
     }
 }

@@ -4,10 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn fruits() -> Command {
@@ -18,20 +15,13 @@ fn fruits() -> Command {
 }
 
 fn lines(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    String::from_utf8_lossy(stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 #[test]
 fn embeds_the_samples_directory() {
     let out = fruits().args(["embed", "samples/"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let records = lines(&out.stdout);
     assert_eq!(records.len(), 5);
     for r in &records {
@@ -60,20 +50,11 @@ fn per_file_errors_do_not_stop_the_others() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("broken.jpg") && stderr.contains("[decode]"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("does-not-exist.png") && stderr.contains("[io]"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("broken.jpg") && stderr.contains("[decode]"), "{stderr}");
+    assert!(stderr.contains("does-not-exist.png") && stderr.contains("[io]"), "{stderr}");
     assert!(!stderr.contains("notes.txt"));
     let records = lines(&std::fs::read(&out_file).unwrap());
-    let paths: Vec<&str> = records
-        .iter()
-        .map(|r| r["path"].as_str().unwrap())
-        .collect();
+    let paths: Vec<&str> = records.iter().map(|r| r["path"].as_str().unwrap()).collect();
     assert_eq!(paths.len(), 2, "{paths:?}");
     assert!(paths[0].ends_with("a/b/pear.png") && paths[1] == "samples/banana.png");
 }
@@ -81,19 +62,10 @@ fn per_file_errors_do_not_stop_the_others() {
 #[test]
 fn explicit_model_and_env_dir() {
     let out = fruits()
-        .args([
-            "embed",
-            "samples/pear.png",
-            "--model",
-            "models/mobilenetv2-1.0-224-embed.onnx",
-        ])
+        .args(["embed", "samples/pear.png", "--model", "models/mobilenetv2-1.0-224-embed.onnx"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let tmp = tempfile::tempdir().unwrap();
     let out = fruits()
         .current_dir(tmp.path())
@@ -102,11 +74,7 @@ fn explicit_model_and_env_dir() {
         .arg(root().join("samples/pear.png"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(lines(&out.stdout).len(), 1);
 }
 
@@ -115,11 +83,7 @@ fn bad_manifest_fails_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let m = tmp.path().join("m.json");
     std::fs::write(&m, "{}").unwrap();
-    let out = fruits()
-        .args(["embed", "samples/pear.png", "--manifest"])
-        .arg(&m)
-        .output()
-        .unwrap();
+    let out = fruits().args(["embed", "samples/pear.png", "--manifest"]).arg(&m).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid model manifest"));
 }

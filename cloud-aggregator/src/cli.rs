@@ -3,11 +3,11 @@
 use crate::eigen::Solver;
 use crate::finalize;
 use crate::head::{HeadOptions, HeadTraining};
-use crate::validate::Expected;
 use crate::pipeline;
 use crate::run::{self, RunOptions};
 use crate::storage_url::{ObjectUrl, StorageUrl};
 use crate::synth::Synthetic;
+use crate::validate::Expected;
 use crate::{catalogue, clock, estimate, inspect, signing};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -376,8 +376,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             print_json(&pipeline::publish(&*output, &pca, signing_key.as_ref(), source)?)
         }
         Command::Report { storage, run_id, font } => {
-            let font = fs::read(&font)
-                .with_context(|| format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", font.display()))?;
+            let font = fs::read(&font).with_context(|| {
+                format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", font.display())
+            })?;
             let storage = storage.open()?;
             let run = run_id.unwrap_or_else(|| format!("report-{}", clock::now_unix_ms()));
             print_json(&crate::report::write(&*storage, &*storage, &run, font, &HeadOptions::default())?)
@@ -393,9 +394,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ingest { listen, storage, devices, model_id, dim, max_body, rate_per_second, rate_burst } => {
-            let devices: crate::ingest::DevicesFile = serde_json::from_slice(
-                &fs::read(&devices).with_context(|| format!("reading {}", devices.display()))?,
-            )?;
+            let devices: crate::ingest::DevicesFile =
+                serde_json::from_slice(&fs::read(&devices).with_context(|| format!("reading {}", devices.display()))?)?;
             let policy = crate::ingest::check::Policy {
                 model_id,
                 dim,

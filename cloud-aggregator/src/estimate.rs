@@ -56,11 +56,7 @@ pub enum UploadMode {
 
 impl UploadMode {
     /// The three modes, in report order.
-    pub const ALL: [UploadMode; 3] = [
-        UploadMode::Photos,
-        UploadMode::EmbeddingsF32,
-        UploadMode::ProjectedF16,
-    ];
+    pub const ALL: [UploadMode; 3] = [UploadMode::Photos, UploadMode::EmbeddingsF32, UploadMode::ProjectedF16];
 }
 
 /// What the estimate depends on. Every field has a documented default.
@@ -174,9 +170,7 @@ fn validate(input: &EstimateInput) -> Result<(), EstimateError> {
         return Err(EstimateError("core_nodes must be at least 1".into()));
     }
     if !positive(input.rows_per_sec_per_node) || !positive(input.photos_per_sec_per_node) {
-        return Err(EstimateError(
-            "throughputs must be finite and positive".into(),
-        ));
+        return Err(EstimateError("throughputs must be finite and positive".into()));
     }
     if !(input.overhead_hours_per_run.is_finite() && input.overhead_hours_per_run >= 0.0) {
         return Err(EstimateError("overhead_hours_per_run must be >= 0".into()));
@@ -185,29 +179,18 @@ fn validate(input: &EstimateInput) -> Result<(), EstimateError> {
 }
 
 /// The monthly cost of one upload mode.
-pub fn estimate_mode(
-    input: &EstimateInput,
-    mode: UploadMode,
-) -> Result<ModeEstimate, EstimateError> {
+pub fn estimate_mode(input: &EstimateInput, mode: UploadMode) -> Result<ModeEstimate, EstimateError> {
     validate(input)?;
     let rows = input.devices * input.photos_per_device_month;
     let (objects, bytes, rate) = match mode {
-        UploadMode::Photos => (
-            rows,
-            rows * input.photo_bytes,
-            input.photos_per_sec_per_node,
-        ),
+        UploadMode::Photos => (rows, rows * input.photo_bytes, input.photos_per_sec_per_node),
         UploadMode::EmbeddingsF32 | UploadMode::ProjectedF16 => {
             let row_bytes = match mode {
                 UploadMode::EmbeddingsF32 => u64::from(input.dim) * 4,
                 _ => u64::from(input.k) * 2,
             };
             let shards = input.devices * input.photos_per_device_month.div_ceil(input.batch_size);
-            (
-                shards,
-                rows * row_bytes + shards * input.shard_overhead_bytes,
-                input.rows_per_sec_per_node,
-            )
+            (shards, rows * row_bytes + shards * input.shard_overhead_bytes, input.rows_per_sec_per_node)
         }
     };
     let runs = u64::from(input.runs_per_month);
@@ -242,14 +225,8 @@ pub fn estimate_mode(
 
 /// The monthly cost of the three upload modes.
 pub fn estimate(input: &EstimateInput) -> Result<Estimate, EstimateError> {
-    let modes = UploadMode::ALL
-        .iter()
-        .map(|&m| estimate_mode(input, m))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Estimate {
-        input: input.clone(),
-        modes,
-    })
+    let modes = UploadMode::ALL.iter().map(|&m| estimate_mode(input, m)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Estimate { input: input.clone(), modes })
 }
 
 #[cfg(test)]
@@ -257,28 +234,19 @@ mod tests {
     use super::*;
 
     fn close(got: f64, want: f64) {
-        assert!(
-            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
-            "got {got}, want {want}"
-        );
+        assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "got {got}, want {want}");
     }
 
     /// 1,000 devices x 30 photos, batch 64, k 50, 2 core nodes, one run.
     fn small() -> EstimateInput {
-        EstimateInput {
-            devices: 1_000,
-            ..EstimateInput::default()
-        }
+        EstimateInput { devices: 1_000, ..EstimateInput::default() }
     }
 
     #[test]
     fn photos_mode_by_hand() {
         let e = estimate_mode(&small(), UploadMode::Photos).unwrap();
         // rows = 1,000 x 30 = 30,000 photos = 30,000 PUTs and 30,000 GETs.
-        assert_eq!(
-            (e.rows, e.put_requests, e.get_requests),
-            (30_000, 30_000, 30_000)
-        );
+        assert_eq!((e.rows, e.put_requests, e.get_requests), (30_000, 30_000, 30_000));
         // LIST = ceil(30,000 / 1,000) = 30.
         assert_eq!(e.list_requests, 30);
         // (30,000 + 30) / 1,000 x 0.0053 = 0.159159; 30,000 / 10,000 x 0.0042 = 0.0126.
@@ -290,20 +258,14 @@ mod tests {
         // x 3 instances = 0.8125 h; x (0.224 + 0.048) = 0.221 USD.
         close(e.emr_instance_hours, 0.8125);
         close(e.emr_usd, 0.221);
-        close(
-            e.total_usd,
-            0.171759 + 3e9 / 1_073_741_824.0 * 0.024 + 0.221,
-        );
+        close(e.total_usd, 0.171759 + 3e9 / 1_073_741_824.0 * 0.024 + 0.221);
     }
 
     #[test]
     fn f32_embeddings_by_hand() {
         let e = estimate_mode(&small(), UploadMode::EmbeddingsF32).unwrap();
         // ceil(30 / 64) = 1 shard per device -> 1,000 PUTs, 1,000 GETs, 1 LIST.
-        assert_eq!(
-            (e.objects, e.get_requests, e.list_requests),
-            (1_000, 1_000, 1)
-        );
+        assert_eq!((e.objects, e.get_requests, e.list_requests), (1_000, 1_000, 1));
         // 1,001 / 1,000 x 0.0053 + 1,000 / 10,000 x 0.0042 = 0.0053053 + 0.00042.
         close(e.request_usd, 0.0057253);
         // 30,000 x 1280 x 4 B + 1,000 x 128 B = 153,600,000 + 128,000.
@@ -335,10 +297,7 @@ mod tests {
         let e = estimate_mode(&input, UploadMode::EmbeddingsF32).unwrap();
         // ceil(100 / 32) = 4 shards per device -> 40 PUTs; read by 4 runs: 160 GETs,
         // 4 x ceil(40 / 1,000) = 4 LISTs.
-        assert_eq!(
-            (e.put_requests, e.get_requests, e.list_requests),
-            (40, 160, 4)
-        );
+        assert_eq!((e.put_requests, e.get_requests, e.list_requests), (40, 160, 4));
         // (40 + 4) / 1,000 x 0.0053 + 160 / 10,000 x 0.0042 = 0.0002332 + 0.0000672.
         close(e.request_usd, 0.0003004);
         // 4 runs x 0.25 h + 4 x 1,000 rows / 10,000 rows/s / 3600 = 1 h + 0.4 s.
@@ -347,11 +306,7 @@ mod tests {
 
     #[test]
     fn a_million_devices_photos_cost_puts() {
-        let input = EstimateInput {
-            devices: 1_000_000,
-            photos_per_device_month: 100,
-            ..EstimateInput::default()
-        };
+        let input = EstimateInput { devices: 1_000_000, photos_per_device_month: 100, ..EstimateInput::default() };
         let all = estimate(&input).unwrap();
         let photos = &all.modes[0];
         // 1e8 PUTs x 0.0053 / 1,000 = 530; 1e5 LISTs -> 0.53; 1e8 GETs x 0.0042 / 1e4 = 42.
@@ -366,26 +321,11 @@ mod tests {
     #[test]
     fn rejects_inputs_it_cannot_price() {
         for bad in [
-            EstimateInput {
-                batch_size: 0,
-                ..EstimateInput::default()
-            },
-            EstimateInput {
-                core_nodes: 0,
-                ..EstimateInput::default()
-            },
-            EstimateInput {
-                rows_per_sec_per_node: 0.0,
-                ..EstimateInput::default()
-            },
-            EstimateInput {
-                photos_per_sec_per_node: f64::NAN,
-                ..EstimateInput::default()
-            },
-            EstimateInput {
-                overhead_hours_per_run: -1.0,
-                ..EstimateInput::default()
-            },
+            EstimateInput { batch_size: 0, ..EstimateInput::default() },
+            EstimateInput { core_nodes: 0, ..EstimateInput::default() },
+            EstimateInput { rows_per_sec_per_node: 0.0, ..EstimateInput::default() },
+            EstimateInput { photos_per_sec_per_node: f64::NAN, ..EstimateInput::default() },
+            EstimateInput { overhead_hours_per_run: -1.0, ..EstimateInput::default() },
         ] {
             assert!(estimate(&bad).is_err(), "{bad:?}");
         }

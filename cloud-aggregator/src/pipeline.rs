@@ -7,12 +7,12 @@ use crate::sketch::{ScatterSketch, merge_in_fixed_tree};
 use crate::storage::Storage;
 use crate::validate::{self, Expected, Rejection};
 use anyhow::Context;
+use ed25519_dalek::SigningKey;
 use fruits_formats::ModelId;
+use fruits_formats::{ProjectionManifest, sign_artifact};
 use indicatif::ProgressBar;
 use serde::Serialize;
 use sha2::Digest;
-use ed25519_dalek::SigningKey;
-use fruits_formats::{ProjectionManifest, sign_artifact};
 
 /// Where published projections live.
 pub const PROJECTION_PREFIX: &str = "models/projection/";
@@ -112,11 +112,17 @@ pub fn sketch_shards(
                 let mut sketch = ScatterSketch::new(expected.model_id, expected.dim);
                 sketch.add_rows(shard.values())?;
                 let rows = sketch.rows();
-                Ok(SketchStage { sketch: Some(sketch), outcomes: vec![ShardOutcome { key: key.clone(), rows, rejection: None }] })
+                Ok(SketchStage {
+                    sketch: Some(sketch),
+                    outcomes: vec![ShardOutcome { key: key.clone(), rows, rejection: None }],
+                })
             }
             Err(rejection) => {
                 let record = quarantine(output, quarantine_prefix, key, read.ok().as_deref(), &rejection)?;
-                Ok(SketchStage { sketch: None, outcomes: vec![ShardOutcome { key: key.clone(), rows: 0, rejection: Some(record) }] })
+                Ok(SketchStage {
+                    sketch: None,
+                    outcomes: vec![ShardOutcome { key: key.clone(), rows: 0, rejection: Some(record) }],
+                })
             }
         }
     };
@@ -144,9 +150,7 @@ pub fn merge_pair(a: Option<ScatterSketch>, b: Option<ScatterSketch>) -> anyhow:
 pub fn merge_sketches(blobs: &[Vec<u8>]) -> anyhow::Result<ScatterSketch> {
     let leaf = |i: usize| ScatterSketch::decode(&blobs[i]).map(Some).with_context(|| format!("sketch #{i}"));
     let merge = |a: anyhow::Result<Option<ScatterSketch>>, b: anyhow::Result<Option<ScatterSketch>>| merge_pair(a?, b?);
-    merge_in_fixed_tree(blobs.len(), &leaf, &merge)
-        .context("no sketches to merge")??
-        .context("no sketches to merge")
+    merge_in_fixed_tree(blobs.len(), &leaf, &merge).context("no sketches to merge")??.context("no sketches to merge")
 }
 
 fn quarantine(
@@ -205,7 +209,8 @@ pub fn next_version(output: &dyn Storage) -> anyhow::Result<u32> {
         Err(e) => return Err(e).context("reading the published latest.json"),
     };
     let value: serde_json::Value = serde_json::from_slice(&latest).context("latest.json is not JSON")?;
-    let version = value["version"].as_u64().and_then(|v| u32::try_from(v).ok()).context("latest.json has no version")?;
+    let version =
+        value["version"].as_u64().and_then(|v| u32::try_from(v).ok()).context("latest.json has no version")?;
     Ok(version + 1)
 }
 
@@ -260,7 +265,12 @@ pub fn published_from(output: &dyn Storage, source: &str) -> anyhow::Result<Opti
 /// (artifact first, so `latest.json` never names a missing object). With no
 /// signing key the signature is empty: phones refuse such a publication, which is
 /// only for local experiments.
-pub fn publish(output: &dyn Storage, pca: &Pca, signing_key: Option<&SigningKey>, source: String) -> anyhow::Result<Latest> {
+pub fn publish(
+    output: &dyn Storage,
+    pca: &Pca,
+    signing_key: Option<&SigningKey>,
+    source: String,
+) -> anyhow::Result<Latest> {
     let a = &pca.artifact;
     let bytes = a.encode()?;
     let key = format!("{PROJECTION_PREFIX}v{}.bin", a.version);

@@ -2,11 +2,11 @@
 //! recognition head on the labelled rows (a second pass), publish, report, all in
 //! one process, composed of the [`pipeline`](crate::pipeline) steps.
 
+use crate::clock;
 use crate::eigen::Solver;
 use crate::finalize::{self, VarianceThreshold};
 use crate::head::{self, HeadTraining};
 use crate::pipeline::{self, Latest, RejectionRecord};
-use crate::clock;
 use crate::storage::Storage;
 use crate::validate::Expected;
 use anyhow::Context;
@@ -93,7 +93,12 @@ fn ms(since: Instant) -> u64 {
 
 /// Runs the whole aggregation and writes its report; fails (after writing the
 /// report) when no shard could be accepted.
-pub fn run(input: &dyn Storage, output: &dyn Storage, opts: &RunOptions, progress: &ProgressBar) -> anyhow::Result<Report> {
+pub fn run(
+    input: &dyn Storage,
+    output: &dyn Storage,
+    opts: &RunOptions,
+    progress: &ProgressBar,
+) -> anyhow::Result<Report> {
     let start = Instant::now();
     let started = clock::iso8601(clock::now_unix_ms());
     let keys = pipeline::list_shards(input, &opts.input_prefix)?;

@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(o.key, "part-00001.sketch");
         assert_eq!(o.to_string(), "s3://fruits/runs/r1/sketches/part-00001.sketch");
         let o: ObjectUrl = "s3://fruits/a.sketch".parse().unwrap();
-        assert_eq!((o.storage, o.key.as_str()), (StorageUrl::S3 { bucket: "fruits".into(), prefix: String::new() }, "a.sketch"));
+        assert_eq!(
+            (o.storage, o.key.as_str()),
+            (StorageUrl::S3 { bucket: "fruits".into(), prefix: String::new() }, "a.sketch")
+        );
         let o: ObjectUrl = "/tmp/x/all.sketch".parse().unwrap();
         assert_eq!((o.storage, o.key.as_str()), (StorageUrl::Local("/tmp/x/".into()), "all.sketch"));
         assert_eq!("all.sketch".parse::<ObjectUrl>().unwrap().storage, StorageUrl::Local(".".into()));

@@ -56,7 +56,22 @@ impl Synthetic {
         let mut out: Vec<f32> = (0..n).flat_map(|_| self.mean.iter().copied()).collect();
         // SAFETY: z is n x d, factor d x d and out n x d, all row-major and contiguous.
         unsafe {
-            sgemm(n, d, d, 1.0, z.as_ptr(), d as isize, 1, self.factor.as_ptr(), d as isize, 1, 1.0, out.as_mut_ptr(), d as isize, 1);
+            sgemm(
+                n,
+                d,
+                d,
+                1.0,
+                z.as_ptr(),
+                d as isize,
+                1,
+                self.factor.as_ptr(),
+                d as isize,
+                1,
+                1.0,
+                out.as_mut_ptr(),
+                d as isize,
+                1,
+            );
         }
         out
     }
@@ -99,7 +114,9 @@ mod tests {
         let x = s.rows(n, 2);
         let mut mean = vec![0.0f64; 16];
         x.chunks(16).for_each(|r| mean.iter_mut().zip(r).for_each(|(m, &v)| *m += v as f64 / n as f64));
-        let total: f64 = x.chunks(16).map(|r| r.iter().zip(&mean).map(|(&v, m)| (v as f64 - m).powi(2)).sum::<f64>()).sum::<f64>() / n as f64;
+        let total: f64 =
+            x.chunks(16).map(|r| r.iter().zip(&mean).map(|(&v, m)| (v as f64 - m).powi(2)).sum::<f64>()).sum::<f64>()
+                / n as f64;
         let want: f64 = (0..16).map(Synthetic::eigenvalue).sum();
         assert!((total - want).abs() / want < 0.03, "total variance {total} vs {want}");
         assert!(mean.iter().zip(s.mean()).all(|(a, &b)| (a - b as f64).abs() < 0.03));

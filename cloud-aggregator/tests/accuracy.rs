@@ -32,9 +32,27 @@ fn check_against_references(name: &str, rows: &[f32], dim: usize) {
     let sk = sklearn_pca(rows, dim, K);
     let (fa, ea) = (&fast.artifact, &exact.artifact);
     let pairs = [
-        ("randomized vs exact", components(fa), fa.explained_variance.clone(), components(ea), ea.explained_variance.clone()),
-        ("randomized vs sklearn", components(fa), fa.explained_variance.clone(), sk.components.clone(), sk.explained_variance.clone()),
-        ("exact vs sklearn", components(ea), ea.explained_variance.clone(), sk.components.clone(), sk.explained_variance.clone()),
+        (
+            "randomized vs exact",
+            components(fa),
+            fa.explained_variance.clone(),
+            components(ea),
+            ea.explained_variance.clone(),
+        ),
+        (
+            "randomized vs sklearn",
+            components(fa),
+            fa.explained_variance.clone(),
+            sk.components.clone(),
+            sk.explained_variance.clone(),
+        ),
+        (
+            "exact vs sklearn",
+            components(ea),
+            ea.explained_variance.clone(),
+            sk.components.clone(),
+            sk.explained_variance.clone(),
+        ),
     ];
     for (what, ca, va, cb, vb) in pairs {
         let rel = worst_relative(&va, &vb);
@@ -77,7 +95,10 @@ fn real_embeddings() -> Vec<f32> {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("real-embeddings-{}.f32", &sha256_hex(&key)[..16]));
     if !cache.exists() {
         let tmp = cache.with_extension("partial");
-        run_py("real_embeddings.py", &[photos.to_str().unwrap(), model.to_str().unwrap(), "80", "1", tmp.to_str().unwrap()]);
+        run_py(
+            "real_embeddings.py",
+            &[photos.to_str().unwrap(), model.to_str().unwrap(), "80", "1", tmp.to_str().unwrap()],
+        );
         std::fs::rename(&tmp, &cache).unwrap();
     }
     read_f32(&cache)

@@ -4,9 +4,9 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use fruits_aggregator::ingest::Ingest;
 use fruits_aggregator::ingest::auth::{self, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP};
 use fruits_aggregator::ingest::check::Policy;
-use fruits_aggregator::ingest::Ingest;
 use fruits_aggregator::storage::{LocalDir, Storage};
 use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
 use http_body_util::BodyExt;
@@ -38,7 +38,8 @@ fn shard(device: &str, batch: &str, model: ModelId, rows: u32, poison: bool) -> 
     let mut bytes = Shard::new(header, values, None).unwrap().encode();
     if poison {
         // Replace the first value with NaN and reseal the frame's checksum.
-        let mut frame = fruits_formats::codec::open_frame(&fruits_formats::shard::SHARD_FRAME, &bytes).unwrap().to_vec();
+        let mut frame =
+            fruits_formats::codec::open_frame(&fruits_formats::shard::SHARD_FRAME, &bytes).unwrap().to_vec();
         let header_len = u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize;
         frame[4 + header_len..8 + header_len].copy_from_slice(&f32::NAN.to_le_bytes());
         bytes = fruits_formats::codec::seal_frame(&fruits_formats::shard::SHARD_FRAME, &frame);
@@ -47,7 +48,15 @@ fn shard(device: &str, batch: &str, model: ModelId, rows: u32, poison: bool) -> 
 }
 
 fn policy() -> Policy {
-    Policy { model_id: model(), dim: DIM, max_body: 64 * 1024, max_rows: 1000, window_ms: 60_000, rate_per_second: 1000.0, rate_burst: 1000.0 }
+    Policy {
+        model_id: model(),
+        dim: DIM,
+        max_body: 64 * 1024,
+        max_rows: 1000,
+        window_ms: 60_000,
+        rate_per_second: 1000.0,
+        rate_burst: 1000.0,
+    }
 }
 
 fn service(dir: &std::path::Path, policy: Policy) -> Arc<Ingest> {
@@ -88,7 +97,11 @@ async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
     let mut b = Request::put(&path);
     if r.signed {
         let sig = auth::sign(r.secret, "PUT", &path, r.sign_body.as_deref().unwrap_or(&r.body), r.ts, &r.nonce);
-        b = b.header(H_DEVICE, r.device).header(H_TIMESTAMP, r.ts.to_string()).header(H_NONCE, &r.nonce).header(H_SIGNATURE, sig);
+        b = b
+            .header(H_DEVICE, r.device)
+            .header(H_TIMESTAMP, r.ts.to_string())
+            .header(H_NONCE, &r.nonce)
+            .header(H_SIGNATURE, sig);
     }
     let response = ingest.router().oneshot(b.body(Body::from(r.body)).unwrap()).await.unwrap();
     let status = response.status();
@@ -97,7 +110,9 @@ async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
 }
 
 fn code(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body).map(|v| v["error"].as_str().unwrap_or("").to_owned()).unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(body)
+        .map(|v| v["error"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -113,12 +128,20 @@ async fn each_refusal_has_its_own_code_and_nothing_reaches_storage() {
     let mut cases: Vec<(Req, &str, StatusCode)> = vec![
         (Req { signed: false, ..req("b1", good()) }, "unsigned", StatusCode::UNAUTHORIZED),
         (Req { secret: b"wrong", ..req("b1", good()) }, "bad_signature", StatusCode::UNAUTHORIZED),
-        (Req { sign_body: Some(shard("dev-a", "b1", model(), 3, false)), ..req("b1", good()) }, "bad_signature", StatusCode::UNAUTHORIZED),
+        (
+            Req { sign_body: Some(shard("dev-a", "b1", model(), 3, false)), ..req("b1", good()) },
+            "bad_signature",
+            StatusCode::UNAUTHORIZED,
+        ),
         (Req { device: "nobody", ..req("b1", good()) }, "unknown_device", StatusCode::UNAUTHORIZED),
         (Req { ts: now() - 3_600_000, ..req("b1", good()) }, "stale_timestamp", StatusCode::UNAUTHORIZED),
         (replay_copy, "replayed", StatusCode::CONFLICT),
         (req("b1", shard("dev-a", "b1", model(), 200, false)), "oversized", StatusCode::PAYLOAD_TOO_LARGE),
-        (req("b1", shard("dev-a", "b1", ModelId::of_bytes(b"other"), 2, false)), "wrong_model", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            req("b1", shard("dev-a", "b1", ModelId::of_bytes(b"other"), 2, false)),
+            "wrong_model",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (req("b1", shard("dev-a", "b1", model(), 2, true)), "non_finite", StatusCode::UNPROCESSABLE_ENTITY),
         (req("b1", b"not a shard".to_vec()), "malformed", StatusCode::UNPROCESSABLE_ENTITY),
         (req("b1", shard("dev-b", "b1", model(), 2, false)), "outside_prefix", StatusCode::FORBIDDEN),
@@ -171,7 +194,8 @@ async fn retries_are_stored_once_under_the_device_prefix_and_models_are_served_w
     assert_eq!(first.status(), StatusCode::OK);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(get(Some(etag)).await.unwrap().status(), StatusCode::NOT_MODIFIED);
-    let missing = ingest.router().oneshot(Request::get("/models/projection/v9.bin").body(Body::empty()).unwrap()).await.unwrap();
+    let missing =
+        ingest.router().oneshot(Request::get("/models/projection/v9.bin").body(Body::empty()).unwrap()).await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
@@ -224,7 +248,11 @@ async fn projected_codes_are_stored_apart_only_for_a_published_projection_of_the
     assert_eq!(status, StatusCode::CREATED, "{body}");
     for (batch, version, k) in [("c2", 1, 4), ("c3", 2, 3), ("c4", 9, 3)] {
         let (status, body) = send(&ingest, req(batch, codes(batch, version, k))).await;
-        assert_eq!((status, code(&body).as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "wrong_model"), "v{version} k{k}");
+        assert_eq!(
+            (status, code(&body).as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "wrong_model"),
+            "v{version} k{k}"
+        );
     }
     let mut keys = store.list("").unwrap();
     keys.retain(|k| !k.starts_with("models/"));

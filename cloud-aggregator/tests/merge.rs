@@ -55,7 +55,11 @@ fn one_shard_64_shards_random_tree_and_other_orders_agree() {
         b.merge(&a).unwrap();
         pool.push(b);
     }
-    let variants = [("64 shards, fixed tree", fixed(&sorted)), ("64 shards, reversed", fixed(&reversed)), ("random tree", pool.pop().unwrap())];
+    let variants = [
+        ("64 shards, fixed tree", fixed(&sorted)),
+        ("64 shards, reversed", fixed(&reversed)),
+        ("random tree", pool.pop().unwrap()),
+    ];
     let whole = artifact(&sketch_of(&rows));
     for (name, sketch) in variants {
         assert_eq!(sketch.rows(), ROWS as u64);
@@ -63,7 +67,9 @@ fn one_shard_64_shards_random_tree_and_other_orders_agree() {
         let comp = worst_component_diff(&components(&a), &components(&whole));
         let mean = a.mean.iter().zip(&whole.mean).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         let var = worst_relative(&a.explained_variance, &whole.explained_variance);
-        eprintln!("{name} vs 1 shard: components max diff {comp:.3e}, mean max diff {mean:.3e}, variance rel diff {var:.3e}");
+        eprintln!(
+            "{name} vs 1 shard: components max diff {comp:.3e}, mean max diff {mean:.3e}, variance rel diff {var:.3e}"
+        );
         assert!(comp <= 1e-6, "{name}: components differ by {comp}");
         assert!(mean <= 2.0 * f32::EPSILON * 2.0, "{name}: mean differs by {mean}");
         assert!(var <= 1e-6, "{name}: variances differ by {var}");
@@ -82,9 +88,14 @@ fn artifacts_are_bit_identical_with_one_or_two_threads() {
     let bytes_with = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let stage = pipeline::sketch_shards(&storage, &storage, &keys, &expected, "quarantine/t/", &ProgressBar::hidden()).unwrap();
+            let stage =
+                pipeline::sketch_shards(&storage, &storage, &keys, &expected, "quarantine/t/", &ProgressBar::hidden())
+                    .unwrap();
             let sketch = stage.sketch.unwrap();
-            (sketch.encode(), finalize(&sketch, 16, Solver::Randomized { seed: 42 }, 3, 99).unwrap().artifact.encode().unwrap())
+            (
+                sketch.encode(),
+                finalize(&sketch, 16, Solver::Randomized { seed: 42 }, 3, 99).unwrap().artifact.encode().unwrap(),
+            )
         })
     };
     let (one, two) = (bytes_with(1), bytes_with(2));

@@ -15,7 +15,11 @@ const DIM: u32 = 64;
 
 fn aggregator(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_aggregator")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn ok(args: &[&str]) -> String {
@@ -49,8 +53,14 @@ fn write_bad_shards(dir: &Path, good: &[u8], model: ModelId) -> Vec<&'static str
     flipped[good.len() / 2] ^= 0x10;
     put("corrupted.shard", &flipped);
     let values = vec![0.5f32; 3 * DIM as usize];
-    put("other-model.shard", &Shard::new(header(ModelId::of_bytes(b"other"), DIM, 3, Encoding::F32), values.clone(), None).unwrap().encode());
-    put("other-dim.shard", &Shard::new(header(model, DIM / 2, 6, Encoding::F32), values.clone(), None).unwrap().encode());
+    put(
+        "other-model.shard",
+        &Shard::new(header(ModelId::of_bytes(b"other"), DIM, 3, Encoding::F32), values.clone(), None).unwrap().encode(),
+    );
+    put(
+        "other-dim.shard",
+        &Shard::new(header(model, DIM / 2, 6, Encoding::F32), values.clone(), None).unwrap().encode(),
+    );
     let projected = Encoding::ProjectedF16 { projection_version: 1 };
     put("projected.shard", &Shard::new(header(model, DIM, 3, projected), values.clone(), None).unwrap().encode());
     // A NaN written past the decoder's checks, under a valid checksum.
@@ -70,20 +80,33 @@ fn write_bad_shards(dir: &Path, good: &[u8], model: ModelId) -> Vec<&'static str
 fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
-    let synth: Value = serde_json::from_str(&ok(&["synth", "--rows", "3000", "--dim", "64", "--shards", "6", "--out", input.to_str().unwrap()])).unwrap();
+    let synth: Value = serde_json::from_str(&ok(&[
+        "synth",
+        "--rows",
+        "3000",
+        "--dim",
+        "64",
+        "--shards",
+        "6",
+        "--out",
+        input.to_str().unwrap(),
+    ]))
+    .unwrap();
     let model: ModelId = synth["model_id"].as_str().unwrap().parse().unwrap();
     let good_path = walk(&input).into_iter().next().unwrap();
     let good = std::fs::read(&good_path).unwrap();
     let mut kinds = write_bad_shards(&input, &good, model);
     std::fs::write(input.join("notes.txt"), "not a shard, not listed").unwrap();
 
-    let args = ["run", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "5", "--run-id", "r1"];
+    let args =
+        ["run", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "5", "--run-id", "r1"];
     let report: Value = serde_json::from_str(&ok(&args)).unwrap();
     assert_eq!(report["shards_read"], 14);
     assert_eq!(report["shards_accepted"], 6);
     assert_eq!(report["shards_rejected"], 8);
     assert_eq!(report["rows"], 3000);
-    let mut got: Vec<&str> = report["rejected"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    let mut got: Vec<&str> =
+        report["rejected"].as_array().unwrap().iter().map(|r| r["kind"].as_str().unwrap()).collect();
     got.sort();
     kinds.sort();
     assert_eq!(got, kinds);
@@ -99,11 +122,13 @@ fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
         let key = r["key"].as_str().unwrap();
         let copy = output.join("quarantine/r1").join(key);
         assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(input.join(key)).unwrap(), "{key}");
-        let reason: Value = serde_json::from_slice(&std::fs::read(format!("{}.reason.json", copy.display())).unwrap()).unwrap();
+        let reason: Value =
+            serde_json::from_slice(&std::fs::read(format!("{}.reason.json", copy.display())).unwrap()).unwrap();
         assert_eq!(reason["kind"], r["kind"]);
     }
 
-    let latest: Value = serde_json::from_slice(&std::fs::read(output.join("models/projection/latest.json")).unwrap()).unwrap();
+    let latest: Value =
+        serde_json::from_slice(&std::fs::read(output.join("models/projection/latest.json")).unwrap()).unwrap();
     let artifact_bytes = std::fs::read(output.join("models/projection/v1.bin")).unwrap();
     assert_eq!(latest["version"], 1);
     assert_eq!(latest["sha256"].as_str().unwrap(), sha256_hex(&artifact_bytes));
@@ -111,7 +136,9 @@ fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
     let artifact = ProjectionArtifact::decode(&artifact_bytes).unwrap();
     assert_eq!((artifact.k, artifact.dim, artifact.rows, artifact.model_id), (5, DIM, 3000, model));
 
-    let inspected: Value = serde_json::from_str(&ok(&["inspect", output.join("models/projection/v1.bin").to_str().unwrap(), "--json"])).unwrap();
+    let inspected: Value =
+        serde_json::from_str(&ok(&["inspect", output.join("models/projection/v1.bin").to_str().unwrap(), "--json"]))
+            .unwrap();
     assert_eq!(inspected["kind"], "projection artifact");
     assert_eq!(inspected["components"].as_array().unwrap().len(), 5 * DIM as usize);
     let inspected: Value = serde_json::from_str(&ok(&["inspect", good_path.to_str().unwrap(), "--json"])).unwrap();
@@ -119,7 +146,18 @@ fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
     assert!(!aggregator(&["inspect", input.join("notes.txt").to_str().unwrap(), "--json"]).0);
 
     // A second run publishes the next version.
-    let args2 = ["run", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "5", "--run-id", "r2", "--exact"];
+    let args2 = [
+        "run",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--k",
+        "5",
+        "--run-id",
+        "r2",
+        "--exact",
+    ];
     let report2: Value = serde_json::from_str(&ok(&args2)).unwrap();
     assert_eq!(report2["published"]["version"], 2);
     let exact = ProjectionArtifact::decode(&std::fs::read(output.join("models/projection/v2.bin")).unwrap()).unwrap();
@@ -131,10 +169,21 @@ fn sketch_merge_finalize_compose_like_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
     ok(&["synth", "--rows", "2000", "--dim", "64", "--shards", "4", "--out", input.to_str().unwrap()]);
-    let keys: Vec<String> = walk(&input).iter().map(|p| p.strip_prefix(&input).unwrap().to_str().unwrap().to_owned()).collect();
+    let keys: Vec<String> =
+        walk(&input).iter().map(|p| p.strip_prefix(&input).unwrap().to_str().unwrap().to_owned()).collect();
     let part = |name: &str, keys: &[String]| {
         let out = tmp.path().join(name);
-        let mut args = vec!["sketch", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--run-id", "s", "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "sketch",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--run-id",
+            "s",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend(keys.iter().map(String::as_str));
         ok(&args);
         out
@@ -151,7 +200,9 @@ fn sketch_merge_finalize_compose_like_run() {
     assert_eq!((first["version"].as_u64(), &first), (Some(1), &again));
     assert!(!output.join("models/projection/v2.bin").exists());
     ok(&["run", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "4", "--run-id", "r"]);
-    let read = |v: u32| ProjectionArtifact::decode(&std::fs::read(output.join(format!("models/projection/v{v}.bin"))).unwrap()).unwrap();
+    let read = |v: u32| {
+        ProjectionArtifact::decode(&std::fs::read(output.join(format!("models/projection/v{v}.bin"))).unwrap()).unwrap()
+    };
     let (composed, run) = (read(1), read(2));
     // The same tree over the same sorted keys: the very same numbers.
     assert_eq!(composed.components, run.components);

@@ -66,7 +66,8 @@ fn aggregator_run_on_s3_matches_the_local_run() {
     aggregator(&garage.env, &["keygen", "--out", key.to_str().unwrap()]);
     let run = ["run", "--k", "8", "--run-id", "r1", "--signing-key", key.to_str().unwrap()];
     aggregator(&garage.env, &[&run[..], &["--input", local_dir, "--output", local_dir]].concat());
-    let report = aggregator(&garage.env, &[&run[..], &["--input", "s3://fruits/", "--output", "s3://fruits/"]].concat());
+    let report =
+        aggregator(&garage.env, &[&run[..], &["--input", "s3://fruits/", "--output", "s3://fruits/"]].concat());
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["shards_accepted"], 12);
     let s3 = garage.storage("");
@@ -75,7 +76,8 @@ fn aggregator_run_on_s3_matches_the_local_run() {
     let local = fruits_aggregator::storage::LocalDir::new(local.path());
     assert_eq!(artifact_at(&s3), artifact_at(&local));
     // The S3 publication verifies under the public key with the shared verifier.
-    let manifest: ProjectionManifest = serde_json::from_slice(&s3.get("models/projection/latest.json").unwrap()).unwrap();
+    let manifest: ProjectionManifest =
+        serde_json::from_slice(&s3.get("models/projection/latest.json").unwrap()).unwrap();
     let public = fruits_aggregator::signing::read_hex32(&fruits_aggregator::signing::public_path(&key)).unwrap();
     let verified = verify_published(&s3.get(&manifest.key).unwrap(), &manifest, &public).unwrap();
     assert_eq!(verified.version, 1);

@@ -43,7 +43,10 @@ fn run_and_finalize_publish_signed_projections_that_verify() {
     // Unsigned publication is refused by the verifier; a second keygen never overwrites.
     ok(&["run", "--input", root_s, "--output", root_s, "--k", "2"]);
     let (manifest, bytes) = latest(&root);
-    assert_eq!(verify_published(&bytes, &manifest, &public), Err(VerifyError::MalformedManifest { field: "signature" }));
+    assert_eq!(
+        verify_published(&bytes, &manifest, &public),
+        Err(VerifyError::MalformedManifest { field: "signature" })
+    );
     let again = Command::new(env!("CARGO_BIN_EXE_aggregator")).args(["keygen", "--out", key_s]).output().unwrap();
     assert!(!again.status.success());
 }

@@ -96,9 +96,7 @@ impl ProjectionArtifact {
     pub fn project(&self, embedding: &[f32]) -> Vec<f32> {
         assert_eq!(embedding.len(), self.dim as usize, "embedding dimension");
         let centred: Vec<f32> = embedding.iter().zip(&self.mean).map(|(x, m)| x - m).collect();
-        (0..self.k as usize)
-            .map(|i| self.component(i).iter().zip(&centred).map(|(c, x)| c * x).sum())
-            .collect()
+        (0..self.k as usize).map(|i| self.component(i).iter().zip(&centred).map(|(c, x)| c * x).sum()).collect()
     }
 
     /// Maps codes back into embedding space (mean plus the components' span).

@@ -38,30 +38,20 @@ pub struct FrameKind {
 }
 
 fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard()
-        .with_little_endian()
-        .with_fixed_int_encoding()
-        .with_limit::<BINCODE_LIMIT>()
+    bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<BINCODE_LIMIT>()
 }
 
 /// Encodes a structured value with the project's bincode configuration.
 pub fn to_bincode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode_config())
-        .expect("serialising plain data into a Vec cannot fail")
+    bincode::serde::encode_to_vec(value, bincode_config()).expect("serialising plain data into a Vec cannot fail")
 }
 
 /// Decodes a structured value that must fill `bytes` exactly.
-pub fn from_bincode<T: DeserializeOwned>(
-    kind: &'static str,
-    bytes: &[u8],
-) -> Result<T, FormatError> {
+pub fn from_bincode<T: DeserializeOwned>(kind: &'static str, bytes: &[u8]) -> Result<T, FormatError> {
     let (value, read) = bincode::serde::decode_from_slice(bytes, bincode_config())
         .map_err(|e| FormatError::Malformed { kind, reason: e.to_string() })?;
     if read != bytes.len() {
-        return Err(FormatError::Malformed {
-            kind,
-            reason: format!("{} trailing bytes", bytes.len() - read),
-        });
+        return Err(FormatError::Malformed { kind, reason: format!("{} trailing bytes", bytes.len() - read) });
     }
     Ok(value)
 }
@@ -94,19 +84,11 @@ pub fn open_frame<'a>(kind: &FrameKind, bytes: &'a [u8]) -> Result<&'a [u8], For
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if version != kind.version {
-        return Err(FormatError::UnsupportedVersion {
-            kind: kind.name,
-            found: version,
-            supported: kind.version,
-        });
+        return Err(FormatError::UnsupportedVersion { kind: kind.name, found: version, supported: kind.version });
     }
     let body_len = u64::from_le_bytes(bytes[10..18].try_into().expect("8 bytes"));
     if body_len > kind.max_body_len {
-        return Err(FormatError::LimitExceeded {
-            what: "body length",
-            value: body_len,
-            limit: kind.max_body_len,
-        });
+        return Err(FormatError::LimitExceeded { what: "body length", value: body_len, limit: kind.max_body_len });
     }
     if body_len + overhead != actual {
         return Err(FormatError::LengthMismatch { declared: body_len + overhead, actual });
@@ -126,10 +108,7 @@ pub fn encode_framed<T: Serialize>(kind: &FrameKind, value: &T) -> Vec<u8> {
 }
 
 /// Decodes a frame of `kind` whose body is one bincode value.
-pub fn decode_framed<T: DeserializeOwned>(
-    kind: &FrameKind,
-    bytes: &[u8],
-) -> Result<T, FormatError> {
+pub fn decode_framed<T: DeserializeOwned>(kind: &FrameKind, bytes: &[u8]) -> Result<T, FormatError> {
     from_bincode(kind.name, open_frame(kind, bytes)?)
 }
 
@@ -137,8 +116,7 @@ pub fn decode_framed<T: DeserializeOwned>(
 mod tests {
     use super::*;
 
-    const TEST: FrameKind =
-        FrameKind { name: "test", magic: *b"FRUITTST", version: 3, max_body_len: 64 };
+    const TEST: FrameKind = FrameKind { name: "test", magic: *b"FRUITTST", version: 3, max_body_len: 64 };
 
     #[test]
     fn frame_round_trips() {
@@ -169,9 +147,6 @@ mod tests {
     fn trailing_bytes_in_a_body_are_refused() {
         let body = [to_bincode(&5u32), vec![0]].concat();
         let framed = seal_frame(&TEST, &body);
-        assert!(matches!(
-            decode_framed::<u32>(&TEST, &framed),
-            Err(FormatError::Malformed { .. })
-        ));
+        assert!(matches!(decode_framed::<u32>(&TEST, &framed), Err(FormatError::Malformed { .. })));
     }
 }

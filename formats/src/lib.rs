@@ -21,8 +21,8 @@ pub mod codec;
 pub mod error;
 pub mod head;
 pub mod model_id;
-pub mod shard;
 pub mod request_auth;
+pub mod shard;
 pub mod signed;
 
 pub use artifact::ProjectionArtifact;

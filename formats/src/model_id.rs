@@ -51,10 +51,7 @@ mod tests {
     #[test]
     fn is_the_sha256_of_the_bytes_and_round_trips_through_hex() {
         let id = ModelId::of_bytes(b"abc");
-        assert_eq!(
-            id.to_string(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(id.to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert_eq!(id.to_string().parse::<ModelId>().unwrap(), id);
     }
 

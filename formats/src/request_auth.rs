@@ -40,7 +40,15 @@ pub fn sign(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp_ms: 
 }
 
 /// Whether `signature_hex` is the HMAC of the request, compared in constant time.
-pub fn verify(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp_ms: u64, nonce: &str, signature_hex: &str) -> bool {
+pub fn verify(
+    secret: &[u8],
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timestamp_ms: u64,
+    nonce: &str,
+    signature_hex: &str,
+) -> bool {
     let Ok(signature) = hex::decode(signature_hex) else { return false };
     mac(secret, method, path, body, timestamp_ms, nonce).verify_slice(&signature).is_ok()
 }

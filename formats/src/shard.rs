@@ -97,11 +97,7 @@ impl Shard {
     /// Builds a shard, checking that values and labels agree with the header.
     ///
     /// `labels` must be given exactly when the header has a label vocabulary.
-    pub fn new(
-        header: ShardHeader,
-        values: Vec<f32>,
-        labels: Option<Vec<u16>>,
-    ) -> Result<Self, FormatError> {
+    pub fn new(header: ShardHeader, values: Vec<f32>, labels: Option<Vec<u16>>) -> Result<Self, FormatError> {
         check_header(&header)?;
         let expected = header.rows as usize * header.dim as usize;
         if values.len() != expected {
@@ -159,10 +155,9 @@ impl Shard {
         body.extend_from_slice(&header);
         match self.header.encoding {
             Encoding::F32 => self.values.iter().for_each(|v| body.extend_from_slice(&v.to_le_bytes())),
-            Encoding::F16 | Encoding::ProjectedF16 { .. } => self
-                .values
-                .iter()
-                .for_each(|v| body.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
+            Encoding::F16 | Encoding::ProjectedF16 { .. } => {
+                self.values.iter().for_each(|v| body.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes()))
+            }
         }
         for label in self.labels.iter().flatten() {
             body.extend_from_slice(&label.to_le_bytes());
@@ -183,14 +178,12 @@ impl Shard {
         }
         let payload = &body[header_len..header_len + payload_len as usize];
         let values: Vec<f32> = match header.encoding {
-            Encoding::F32 => payload
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
-                .collect(),
-            Encoding::F16 | Encoding::ProjectedF16 { .. } => payload
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
+            Encoding::F32 => {
+                payload.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect()
+            }
+            Encoding::F16 | Encoding::ProjectedF16 { .. } => {
+                payload.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+            }
         };
         let labels = (label_len > 0).then(|| {
             body[header_len + payload_len as usize..]

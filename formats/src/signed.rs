@@ -129,7 +129,8 @@ pub fn verify_published(
     hex::decode_to_slice(&manifest.signature, &mut sig)
         .map_err(|_| VerifyError::MalformedManifest { field: "signature" })?;
     let mut digest = [0u8; 32];
-    hex::decode_to_slice(&manifest.sha256, &mut digest).map_err(|_| VerifyError::MalformedManifest { field: "sha256" })?;
+    hex::decode_to_slice(&manifest.sha256, &mut digest)
+        .map_err(|_| VerifyError::MalformedManifest { field: "sha256" })?;
     let model_id: ModelId =
         manifest.model_id.parse().map_err(|_| VerifyError::MalformedManifest { field: "model_id" })?;
     if bytes.len() as u64 != manifest.size {

@@ -55,16 +55,9 @@ fn load_tensors(path: &str, manifest: &ModelManifest) -> Vec<Tensor> {
     let raw = std::fs::read(path).expect("tensors");
     let shape = manifest.input.image_shape();
     let len = manifest.input.image_len();
-    let vals: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+    let vals: Vec<f32> = raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     vals.chunks_exact(len)
-        .map(|c| {
-            tract_ndarray::Array4::from_shape_vec((1, shape[0], shape[1], shape[2]), c.to_vec())
-                .unwrap()
-                .into()
-        })
+        .map(|c| tract_ndarray::Array4::from_shape_vec((1, shape[0], shape[1], shape[2]), c.to_vec()).unwrap().into())
         .collect()
 }
 
@@ -88,10 +81,7 @@ fn serve(manifest_path: &str, tensors_path: &str) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         match parts.as_slice() {
             ["run", v, k] => {
-                let plan = plans
-                    .entry(v.to_string())
-                    .or_insert_with(|| variant(v, &manifest, &bytes))
-                    .clone();
+                let plan = plans.entry(v.to_string()).or_insert_with(|| variant(v, &manifest, &bytes)).clone();
                 let k: usize = k.parse().unwrap();
                 let times: Vec<f64> = (0..k)
                     .map(|_| {
@@ -103,10 +93,7 @@ fn serve(manifest_path: &str, tensors_path: &str) {
             }
             ["output", v] => {
                 // First tensor's embedding, for a parity check against ORT.
-                let plan = plans
-                    .entry(v.to_string())
-                    .or_insert_with(|| variant(v, &manifest, &bytes))
-                    .clone();
+                let plan = plans.entry(v.to_string()).or_insert_with(|| variant(v, &manifest, &bytes)).clone();
                 let out = plan.run(tvec!(tensors[0].clone().into())).unwrap();
                 let v: Vec<f32> = out[0].to_plain_array_view::<f32>().unwrap().iter().copied().collect();
                 println!("{}", serde_json::json!({ "embedding": v }));
@@ -131,9 +118,8 @@ fn profile(manifest_path: &str, tensors_path: &str, v: &str, iters: usize) {
                 let s = Instant::now();
                 let r = tract_core::plan::eval(ctx, st, node, inputs);
                 if !warm {
-                    let e = by_node.entry(node.id).or_insert_with(|| {
-                        (node.op.name().to_string(), node.name.clone(), 0.0)
-                    });
+                    let e =
+                        by_node.entry(node.id).or_insert_with(|| (node.op.name().to_string(), node.name.clone(), 0.0));
                     e.2 += ms(s);
                 }
                 r
@@ -147,10 +133,8 @@ fn profile(manifest_path: &str, tensors_path: &str, v: &str, iters: usize) {
         e.1 += t / iters as f64;
     }
     let total: f64 = by_op.values().map(|v| v.1).sum();
-    let mut nodes: Vec<_> = by_node
-        .values()
-        .map(|(op, name, t)| (op.clone(), name.clone(), t / iters as f64))
-        .collect();
+    let mut nodes: Vec<_> =
+        by_node.values().map(|(op, name, t)| (op.clone(), name.clone(), t / iters as f64)).collect();
     nodes.sort_by(|a, b| b.2.total_cmp(&a.2));
     nodes.truncate(12);
     let ops: Vec<_> = by_op
@@ -169,8 +153,7 @@ fn cold(manifest_path: &str, iters: usize) {
     let mut times = Vec::new();
     for _ in 0..iters {
         let s = Instant::now();
-        let e = Embedder::from_manifest_path(Path::new(manifest_path), EmbedderOptions::default())
-            .expect("embedder");
+        let e = Embedder::from_manifest_path(Path::new(manifest_path), EmbedderOptions::default()).expect("embedder");
         times.push(ms(s));
         std::hint::black_box(e);
     }
@@ -198,8 +181,7 @@ fn split(manifest_path: &str, jpeg: &str, iters: usize) {
             let img = pre.decode(&bytes).unwrap();
             let t_dec = ms(s0);
             let s1 = Instant::now();
-            let small = fruits_core::preprocess::resize_centre_crop(&img, spec.width, spec.height)
-                .unwrap();
+            let small = fruits_core::preprocess::resize_centre_crop(&img, spec.width, spec.height).unwrap();
             let tensor: InputTensor = fruits_core::preprocess::normalise(&small, &spec).unwrap();
             let t_res = ms(s1);
             let s2 = Instant::now();

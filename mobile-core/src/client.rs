@@ -29,7 +29,7 @@ use crate::embedder::{Embedder, EmbedderOptions};
 use crate::error::EmbedError;
 use crate::manifest::ModelManifest;
 use crate::queue::QueueError;
-use crate::recognizer::{RecognizeError, Recognition, Recognizer};
+use crate::recognizer::{Recognition, RecognizeError, Recognizer};
 use crate::sync::{ModelSync, Projector, SyncConfig, SyncError, SyncOutcome};
 use crate::uploader::{UploadError, Uploader, UploaderConfig};
 use fruits_formats::ModelId;
@@ -202,7 +202,8 @@ impl FruitsClient {
     /// (so that one photo is embedded once to be both recognised and queued).
     pub fn recognize_embedding(&self, embedding: &[f32]) -> Result<Recognition, ClientError> {
         let installed = self.installed().ok_or(ClientError::NoProjection)?;
-        let recognizer = installed.recognizer.as_ref().ok_or(ClientError::NoRecognizer(installed.projector.version()))?;
+        let recognizer =
+            installed.recognizer.as_ref().ok_or(ClientError::NoRecognizer(installed.projector.version()))?;
         Ok(recognizer.recognize(embedding)?)
     }
 
@@ -216,7 +217,9 @@ impl FruitsClient {
         let installed = self.installed().ok_or(ClientError::NoProjection)?;
         let projector = &installed.projector;
         self.check_dim(embedding)?;
-        let codes = projector.project(embedding).ok_or(ClientError::WrongDim { expected: projector.0.dim as usize, actual: embedding.len() })?;
+        let codes = projector
+            .project(embedding)
+            .ok_or(ClientError::WrongDim { expected: projector.0.dim as usize, actual: embedding.len() })?;
         Ok((codes, projector.version()))
     }
 
@@ -235,7 +238,9 @@ impl FruitsClient {
             None => (QueueKey::Embeddings, embedding.to_vec()),
             Some(installed) => {
                 let p = &installed.projector;
-                let codes = p.project(embedding).ok_or(ClientError::WrongDim { expected: p.0.dim as usize, actual: embedding.len() })?;
+                let codes = p
+                    .project(embedding)
+                    .ok_or(ClientError::WrongDim { expected: p.0.dim as usize, actual: embedding.len() })?;
                 (QueueKey::Codes { version: p.version(), k: p.0.k }, codes)
             }
         };

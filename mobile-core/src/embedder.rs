@@ -22,10 +22,7 @@ pub struct EmbedderOptions {
 
 impl Default for EmbedderOptions {
     fn default() -> Self {
-        Self {
-            preprocess: PreprocessOptions::default(),
-            optimize: true,
-        }
+        Self { preprocess: PreprocessOptions::default(), optimize: true }
     }
 }
 
@@ -50,31 +47,19 @@ impl Embedder {
     }
 
     /// Loads the model at `model_path` and checks it against `manifest`.
-    pub fn from_files(
-        model_path: &Path,
-        manifest: ModelManifest,
-        options: EmbedderOptions,
-    ) -> Result<Self> {
+    pub fn from_files(model_path: &Path, manifest: ModelManifest, options: EmbedderOptions) -> Result<Self> {
         let bytes = std::fs::read(model_path).map_err(|e| EmbedError::io(model_path, e))?;
         Self::from_bytes(&bytes, manifest, options)
     }
 
     /// Builds an embedder from model bytes: verifies the sha256 and the declared
     /// shapes against the manifest, then optimises the graph once.
-    pub fn from_bytes(
-        model_bytes: &[u8],
-        manifest: ModelManifest,
-        options: EmbedderOptions,
-    ) -> Result<Self> {
+    pub fn from_bytes(model_bytes: &[u8], manifest: ModelManifest, options: EmbedderOptions) -> Result<Self> {
         manifest.validate()?;
         manifest.verify_model_bytes(model_bytes)?;
         let plan = load_plan(model_bytes, &manifest, options.optimize)?;
         let preprocessor = Preprocessor::new(manifest.input.clone(), options.preprocess);
-        Ok(Self {
-            manifest,
-            preprocessor,
-            plan,
-        })
+        Ok(Self { manifest, preprocessor, plan })
     }
 
     /// The optimised tract plan (benchmarks and profiling only).
@@ -137,7 +122,11 @@ impl Embedder {
             .to_plain_array_view::<f32>()
             .map_err(inference)?;
         if view.shape() != [1, self.dim()] {
-            return Err(EmbedError::Inference(format!("output shape {:?}, expected [1, {}]", view.shape(), self.dim())));
+            return Err(EmbedError::Inference(format!(
+                "output shape {:?}, expected [1, {}]",
+                view.shape(),
+                self.dim()
+            )));
         }
         Ok(view.iter().copied().collect())
     }
@@ -170,47 +159,24 @@ pub struct PlanConfig {
 
 /// The one place the model graph is loaded, checked and optimised.
 fn load_plan(model_bytes: &[u8], manifest: &ModelManifest, optimize: bool) -> Result<Plan> {
-    build_plan(
-        model_bytes,
-        manifest,
-        PlanConfig {
-            batch: Some(1),
-            optimize,
-        },
-    )
+    build_plan(model_bytes, manifest, PlanConfig { batch: Some(1), optimize })
 }
 
 /// Loads, checks and optimises the model graph (graph surgery goes here).
 /// Public only for benchmarks and diagnostics; not a stable API.
 #[doc(hidden)]
-pub fn build_plan(
-    model_bytes: &[u8],
-    manifest: &ModelManifest,
-    config: PlanConfig,
-) -> Result<Arc<TypedRunnableModel>> {
+pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConfig) -> Result<Arc<TypedRunnableModel>> {
     let optimize = config.optimize;
     let spec = &manifest.input;
-    let mut model = tract_onnx::onnx()
-        .model_for_read(&mut std::io::Cursor::new(model_bytes))
-        .map_err(inference)?;
+    let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(model_bytes)).map_err(inference)?;
 
     // Input: exactly one, with the manifest's name and compatible declared dims.
     let inputs = model.input_outlets().map_err(inference)?.to_vec();
-    let names: Vec<String> = inputs
-        .iter()
-        .map(|o| model.node(o.node).name.clone())
-        .collect();
+    let names: Vec<String> = inputs.iter().map(|o| model.node(o.node).name.clone()).collect();
     if names != [spec.name.as_str()] {
-        return Err(mismatch(format!(
-            "inputs {names:?}, manifest expects [{:?}]",
-            spec.name
-        )));
+        return Err(mismatch(format!("inputs {names:?}, manifest expects [{:?}]", spec.name)));
     }
-    let (h, w, c) = (
-        i64::from(spec.height),
-        i64::from(spec.width),
-        i64::from(spec.channels),
-    );
+    let (h, w, c) = (i64::from(spec.height), i64::from(spec.width), i64::from(spec.channels));
     let expected: [Option<i64>; 4] = match spec.layout {
         Layout::Nhwc => [None, Some(h), Some(w), Some(c)],
         Layout::Nchw => [None, Some(c), Some(h), Some(w)],
@@ -222,18 +188,11 @@ pub fn build_plan(
         return Err(mismatch(format!("input rank {rank}, manifest expects 4")));
     }
     for (axis, want) in expected.iter().enumerate() {
-        let declared = fact
-            .shape
-            .dim(axis)
-            .and_then(|d| d.concretize())
-            .and_then(|d| d.to_i64().ok());
+        let declared = fact.shape.dim(axis).and_then(|d| d.concretize()).and_then(|d| d.to_i64().ok());
         if let (Some(want), Some(got)) = (want, declared)
             && *want != got
         {
-            return Err(mismatch(format!(
-                "input axis {axis} is {got}, manifest expects {want} ({:?})",
-                spec.layout
-            )));
+            return Err(mismatch(format!("input axis {axis} is {got}, manifest expects {want} ({:?})", spec.layout)));
         }
     }
 
@@ -241,22 +200,12 @@ pub fn build_plan(
     let outputs = model.output_outlets().map_err(inference)?.to_vec();
     let out_names: Vec<String> = outputs
         .iter()
-        .map(|o| {
-            model
-                .outlet_label(*o)
-                .map(str::to_owned)
-                .unwrap_or_else(|| model.node(o.node).name.clone())
-        })
+        .map(|o| model.outlet_label(*o).map(str::to_owned).unwrap_or_else(|| model.node(o.node).name.clone()))
         .collect();
     let Some(out_ix) = out_names.iter().position(|n| *n == manifest.output.name) else {
-        return Err(mismatch(format!(
-            "outputs {out_names:?}, manifest expects {:?}",
-            manifest.output.name
-        )));
+        return Err(mismatch(format!("outputs {out_names:?}, manifest expects {:?}", manifest.output.name)));
     };
-    model
-        .select_output_outlets(&[outputs[out_ix]])
-        .map_err(inference)?;
+    model.select_output_outlets(&[outputs[out_ix]]).map_err(inference)?;
 
     let n: TDim = match config.batch {
         None => model.sym("N").into(),
@@ -269,25 +218,15 @@ pub fn build_plan(
     let model = model
         .with_input_fact(0, f32::fact(ShapeFact::from_dims(shape)).into())
         .map_err(|e| mismatch(format!("input contract rejected by the graph: {e:#}")))?;
-    let typed = model
-        .into_typed()
-        .map_err(|e| mismatch(format!("graph does not accept the input contract: {e:#}")))?;
+    let typed = model.into_typed().map_err(|e| mismatch(format!("graph does not accept the input contract: {e:#}")))?;
 
     let out = typed.output_fact(0).map_err(inference)?;
     let dims: Vec<TDim> = out.shape.iter().cloned().collect();
     let dim_ok = dims.len() == 2 && dims[1].to_i64().ok() == Some(i64::from(manifest.output.dim));
     if !dim_ok {
-        return Err(mismatch(format!(
-            "output shape {dims:?}, manifest expects [N, {}]",
-            manifest.output.dim
-        )));
+        return Err(mismatch(format!("output shape {dims:?}, manifest expects [N, {}]", manifest.output.dim)));
     }
-    let typed = if optimize {
-        typed.into_optimized()
-    } else {
-        typed.into_decluttered()
-    }
-    .map_err(inference)?;
+    let typed = if optimize { typed.into_optimized() } else { typed.into_decluttered() }.map_err(inference)?;
     typed.into_runnable().map_err(inference)
 }
 

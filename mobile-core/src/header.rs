@@ -69,9 +69,7 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
     } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
         match &bytes[8..12] {
             b"avif" | b"avis" => unsupported("AVIF"),
-            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => {
-                unsupported("HEIC")
-            }
+            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => unsupported("HEIC"),
             _ => Err(unknown(bytes)),
         }
     } else if starts(b"8BPS") {
@@ -87,27 +85,18 @@ pub fn sniff(bytes: &[u8]) -> Result<ImageFormat> {
 
 fn unknown(bytes: &[u8]) -> EmbedError {
     let head = &bytes[..bytes.len().min(8)];
-    EmbedError::UnknownFormat {
-        head: head.iter().map(|b| format!("{b:02x}")).collect(),
-    }
+    EmbedError::UnknownFormat { head: head.iter().map(|b| format!("{b:02x}")).collect() }
 }
 
 fn truncated(format: ImageFormat, what: &str) -> EmbedError {
-    EmbedError::Decode {
-        format: format.name(),
-        message: format!("header truncated or malformed: {what}"),
-    }
+    EmbedError::Decode { format: format.name(), message: format!("header truncated or malformed: {what}") }
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes(
-        b.get(at..at + 2)?.try_into().ok()?,
-    )))
+    Some(u32::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)))
 }
 fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_le_bytes(
-        b.get(at..at + 2)?.try_into().ok()?,
-    )))
+    Some(u32::from(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?)))
 }
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
@@ -123,34 +112,20 @@ fn le24(b: &[u8], at: usize) -> Option<u32> {
 /// Sniffs the format and reads the declared dimensions from the header only.
 pub fn read_header(bytes: &[u8]) -> Result<HeaderInfo> {
     let format = sniff(bytes)?;
-    let info = |width, height| HeaderInfo {
-        format,
-        width,
-        height,
-        jpeg_dct_capable: false,
-    };
+    let info = |width, height| HeaderInfo { format, width, height, jpeg_dct_capable: false };
     let err = |what| truncated(format, what);
     match format {
         ImageFormat::Png => {
             if bytes.get(12..16) != Some(b"IHDR") {
                 return Err(err("IHDR chunk missing"));
             }
-            Ok(info(
-                be32(bytes, 16).ok_or(err("IHDR"))?,
-                be32(bytes, 20).ok_or(err("IHDR"))?,
-            ))
+            Ok(info(be32(bytes, 16).ok_or(err("IHDR"))?, be32(bytes, 20).ok_or(err("IHDR"))?))
         }
-        ImageFormat::Gif => Ok(info(
-            le16(bytes, 6).ok_or(err("screen"))?,
-            le16(bytes, 8).ok_or(err("screen"))?,
-        )),
+        ImageFormat::Gif => Ok(info(le16(bytes, 6).ok_or(err("screen"))?, le16(bytes, 8).ok_or(err("screen"))?)),
         ImageFormat::Bmp => {
             let dib = le32(bytes, 14).ok_or(err("DIB header"))?;
             if dib == 12 {
-                Ok(info(
-                    le16(bytes, 18).ok_or(err("core header"))?,
-                    le16(bytes, 20).ok_or(err("core header"))?,
-                ))
+                Ok(info(le16(bytes, 18).ok_or(err("core header"))?, le16(bytes, 20).ok_or(err("core header"))?))
             } else {
                 let w = le32(bytes, 18).ok_or(err("info header"))? as i32;
                 let h = le32(bytes, 22).ok_or(err("info header"))? as i32;
@@ -162,10 +137,7 @@ pub fn read_header(bytes: &[u8]) -> Result<HeaderInfo> {
                 if bytes.get(23..26) != Some(&[0x9d, 0x01, 0x2a]) {
                     return Err(err("VP8 start code"));
                 }
-                Ok(info(
-                    le16(bytes, 26).ok_or(err("VP8"))? & 0x3fff,
-                    le16(bytes, 28).ok_or(err("VP8"))? & 0x3fff,
-                ))
+                Ok(info(le16(bytes, 26).ok_or(err("VP8"))? & 0x3fff, le16(bytes, 28).ok_or(err("VP8"))? & 0x3fff))
             }
             Some(b"VP8L") => {
                 if bytes.get(20) != Some(&0x2f) {
@@ -174,10 +146,7 @@ pub fn read_header(bytes: &[u8]) -> Result<HeaderInfo> {
                 let v = le32(bytes, 21).ok_or(err("VP8L"))?;
                 Ok(info((v & 0x3fff) + 1, ((v >> 14) & 0x3fff) + 1))
             }
-            Some(b"VP8X") => Ok(info(
-                le24(bytes, 24).ok_or(err("VP8X"))? + 1,
-                le24(bytes, 27).ok_or(err("VP8X"))? + 1,
-            )),
+            Some(b"VP8X") => Ok(info(le24(bytes, 24).ok_or(err("VP8X"))? + 1, le24(bytes, 27).ok_or(err("VP8X"))? + 1)),
             _ => Err(err("unknown WebP chunk")),
         },
         ImageFormat::Jpeg => {
@@ -240,14 +209,8 @@ fn jpeg_frame(b: &[u8]) -> Result<HeaderInfo> {
                 let height = be16(b, pos + 5).ok_or(err("SOF"))?;
                 let width = be16(b, pos + 7).ok_or(err("SOF"))?;
                 let components = *b.get(pos + 9).ok_or(err("SOF"))?;
-                let dct_capable =
-                    matches!(marker, 0xC0..=0xC2) && precision == 8 && matches!(components, 1 | 3);
-                return Ok(HeaderInfo {
-                    format: ImageFormat::Jpeg,
-                    width,
-                    height,
-                    jpeg_dct_capable: dct_capable,
-                });
+                let dct_capable = matches!(marker, 0xC0..=0xC2) && precision == 8 && matches!(components, 1 | 3);
+                return Ok(HeaderInfo { format: ImageFormat::Jpeg, width, height, jpeg_dct_capable: dct_capable });
             }
             _ => {
                 let len = be16(b, pos + 2).ok_or(err("segment length"))? as usize;
@@ -270,31 +233,16 @@ mod tests {
         png.extend(60000u32.to_be_bytes());
         png.extend(50000u32.to_be_bytes());
         let h = read_header(&png).unwrap();
-        assert_eq!(
-            (h.format, h.width, h.height),
-            (ImageFormat::Png, 60000, 50000)
-        );
+        assert_eq!((h.format, h.width, h.height), (ImageFormat::Png, 60000, 50000));
     }
 
     #[test]
     fn distinct_errors() {
         assert!(matches!(sniff(b""), Err(EmbedError::EmptyInput)));
-        assert!(matches!(
-            sniff(b"hello world"),
-            Err(EmbedError::UnknownFormat { .. })
-        ));
-        assert!(matches!(
-            sniff(b"II*\0\x08\0\0\0"),
-            Err(EmbedError::UnsupportedFormat { format: "TIFF" })
-        ));
-        assert!(matches!(
-            sniff(b"\0\0\0\x18ftypheic\0\0\0\0"),
-            Err(EmbedError::UnsupportedFormat { format: "HEIC" })
-        ));
-        assert!(matches!(
-            read_header(b"\xFF\xD8\xFF\xE0\0"),
-            Err(EmbedError::Decode { .. })
-        ));
+        assert!(matches!(sniff(b"hello world"), Err(EmbedError::UnknownFormat { .. })));
+        assert!(matches!(sniff(b"II*\0\x08\0\0\0"), Err(EmbedError::UnsupportedFormat { format: "TIFF" })));
+        assert!(matches!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Err(EmbedError::UnsupportedFormat { format: "HEIC" })));
+        assert!(matches!(read_header(b"\xFF\xD8\xFF\xE0\0"), Err(EmbedError::Decode { .. })));
     }
 
     #[test]
@@ -304,10 +252,7 @@ mod tests {
         j.extend(4000u16.to_be_bytes());
         j.push(3);
         j.extend([0xFF, 0xDA, 0, 2, 0x12, 0x34]);
-        assert!(
-            matches!(read_header(&j), Err(EmbedError::Decode { .. })),
-            "no EOI"
-        );
+        assert!(matches!(read_header(&j), Err(EmbedError::Decode { .. })), "no EOI");
         j.extend([0xFF, 0xD9]);
         let h = read_header(&j).unwrap();
         assert_eq!((h.width, h.height, h.jpeg_dct_capable), (4000, 3000, true));

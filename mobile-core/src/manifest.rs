@@ -71,11 +71,7 @@ pub struct InputSpec {
 impl InputSpec {
     /// Shape of one image (no batch axis) in this spec's layout.
     pub fn image_shape(&self) -> [usize; 3] {
-        let (h, w, c) = (
-            self.height as usize,
-            self.width as usize,
-            self.channels as usize,
-        );
+        let (h, w, c) = (self.height as usize, self.width as usize, self.channels as usize);
         match self.layout {
             Layout::Nhwc => [h, w, c],
             Layout::Nchw => [c, h, w],
@@ -120,8 +116,7 @@ pub struct ModelManifest {
 impl ModelManifest {
     /// Parses and validates a manifest from JSON text.
     pub fn from_json(text: &str) -> Result<Self> {
-        let m: Self =
-            serde_json::from_str(text).map_err(|e| EmbedError::ManifestInvalid(e.to_string()))?;
+        let m: Self = serde_json::from_str(text).map_err(|e| EmbedError::ManifestInvalid(e.to_string()))?;
         m.validate()?;
         Ok(m)
     }
@@ -139,10 +134,7 @@ impl ModelManifest {
 
     /// Path of the model file given the manifest's own path.
     pub fn model_path(&self, manifest_path: &Path) -> PathBuf {
-        manifest_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join(&self.file)
+        manifest_path.parent().unwrap_or(Path::new(".")).join(&self.file)
     }
 
     /// Checks that the contract is self-consistent.
@@ -151,12 +143,7 @@ impl ModelManifest {
         if self.schema != 1 {
             return bad(format!("unsupported schema {}", self.schema));
         }
-        if self.sha256.len() != 64
-            || !self
-                .sha256
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             return bad("sha256 must be 64 lowercase hex digits".into());
         }
         if self.file.is_empty() {
@@ -191,10 +178,7 @@ impl ModelManifest {
     pub fn verify_model_bytes(&self, model_bytes: &[u8]) -> Result<()> {
         let actual = sha256_hex(model_bytes);
         if actual != self.sha256 {
-            return Err(EmbedError::ModelChecksumMismatch {
-                expected: self.sha256.clone(),
-                actual,
-            });
+            return Err(EmbedError::ModelChecksumMismatch { expected: self.sha256.clone(), actual });
         }
         Ok(())
     }
@@ -237,10 +221,7 @@ mod tests {
             let mut m = good.clone();
             *m.pointer_mut(ptr).unwrap() = v;
             let err = ModelManifest::from_json(&m.to_string()).unwrap_err();
-            assert!(
-                matches!(err, EmbedError::ManifestInvalid(_)),
-                "{ptr}: {err}"
-            );
+            assert!(matches!(err, EmbedError::ManifestInvalid(_)), "{ptr}: {err}");
         }
         let err = ModelManifest::from_json("{not json").unwrap_err();
         assert!(matches!(err, EmbedError::ManifestInvalid(_)));

@@ -45,10 +45,7 @@ pub struct PreprocessOptions {
 
 impl Default for PreprocessOptions {
     fn default() -> Self {
-        Self {
-            max_pixels: DEFAULT_MAX_PIXELS,
-            jpeg_dct_scaling: true,
-        }
+        Self { max_pixels: DEFAULT_MAX_PIXELS, jpeg_dct_scaling: true }
     }
 }
 
@@ -102,20 +99,10 @@ impl Preprocessor {
             return Err(decode_err(info.format, "zero image dimension"));
         }
         if info.format == ImageFormat::Jpeg && self.options.jpeg_dct_scaling {
-            let target = self
-                .spec
-                .height
-                .min(self.spec.width)
-                .saturating_mul(JPEG_DCT_OVERSAMPLE);
+            let target = self.spec.height.min(self.spec.width).saturating_mul(JPEG_DCT_OVERSAMPLE);
             let scale = jpeg_idct_scale(info.width, info.height, target);
             if scale < 8 && info.jpeg_dct_capable {
-                return decode_jpeg_scaled(
-                    bytes,
-                    info.width,
-                    info.height,
-                    target,
-                    self.max_alloc(),
-                );
+                return decode_jpeg_scaled(bytes, info.width, info.height, target, self.max_alloc());
             }
         }
         decode_generic(bytes, info.format, self.max_alloc())
@@ -135,10 +122,7 @@ impl Preprocessor {
 
     fn max_alloc(&self) -> u64 {
         // Worst case: 16-bit RGBA (8 bytes per pixel), plus slack for metadata.
-        self.options
-            .max_pixels
-            .saturating_mul(8)
-            .saturating_add(64 << 20)
+        self.options.max_pixels.saturating_mul(8).saturating_add(64 << 20)
     }
 }
 
@@ -147,17 +131,11 @@ impl Preprocessor {
 /// smallest that still reaches `target` pixels (`ceil(side * s / 8) >= target`).
 pub fn jpeg_idct_scale(width: u32, height: u32, target: u32) -> u32 {
     let short = u64::from(width.min(height));
-    [1u32, 2, 4]
-        .into_iter()
-        .find(|&s| (short * u64::from(s)).div_ceil(8) >= u64::from(target))
-        .unwrap_or(8)
+    [1u32, 2, 4].into_iter().find(|&s| (short * u64::from(s)).div_ceil(8) >= u64::from(target)).unwrap_or(8)
 }
 
 fn decode_err(format: ImageFormat, message: impl ToString) -> EmbedError {
-    EmbedError::Decode {
-        format: format.name(),
-        message: message.to_string(),
-    }
+    EmbedError::Decode { format: format.name(), message: message.to_string() }
 }
 
 fn image_format(format: ImageFormat) -> image::ImageFormat {
@@ -185,25 +163,13 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, max_alloc: u64) -> Result<R
 
 /// JPEG decode at a reduced DCT scale with jpeg-decoder; EXIF orientation is read
 /// from the APP1 segment that jpeg-decoder hands back.
-fn decode_jpeg_scaled(
-    bytes: &[u8],
-    width: u32,
-    height: u32,
-    target: u32,
-    max_alloc: u64,
-) -> Result<RgbImage> {
+fn decode_jpeg_scaled(bytes: &[u8], width: u32, height: u32, target: u32, max_alloc: u64) -> Result<RgbImage> {
     let fmt = ImageFormat::Jpeg;
     let mut dec = jpeg_decoder::Decoder::new(bytes);
     dec.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
     let target = u16::try_from(target).unwrap_or(u16::MAX);
-    let request = if width <= height {
-        (target, u16::MAX)
-    } else {
-        (u16::MAX, target)
-    };
-    let (w, h) = dec
-        .scale(request.0, request.1)
-        .map_err(|e| decode_err(fmt, e))?;
+    let request = if width <= height { (target, u16::MAX) } else { (u16::MAX, target) };
+    let (w, h) = dec.scale(request.0, request.1).map_err(|e| decode_err(fmt, e))?;
     let pixels = dec.decode().map_err(|e| decode_err(fmt, e))?;
     let (w, h) = (u32::from(w), u32::from(h));
     let n = w as usize * h as usize;
@@ -212,19 +178,10 @@ fn decode_jpeg_scaled(
     } else if pixels.len() == n {
         pixels.iter().flat_map(|&l| [l, l, l]).collect()
     } else {
-        return Err(decode_err(
-            fmt,
-            format!(
-                "unexpected pixel buffer of {} bytes for {w}x{h}",
-                pixels.len()
-            ),
-        ));
+        return Err(decode_err(fmt, format!("unexpected pixel buffer of {} bytes for {w}x{h}", pixels.len())));
     };
     let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| decode_err(fmt, "pixel buffer size"))?;
-    let orientation = dec
-        .exif_data()
-        .and_then(Orientation::from_exif_chunk)
-        .unwrap_or(Orientation::NoTransforms);
+    let orientation = dec.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::ImageRgb8(img);
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())
@@ -232,11 +189,7 @@ fn decode_jpeg_scaled(
 
 /// Drops alpha by compositing on white; images without alpha convert directly.
 pub fn flatten_on_white(img: DynamicImage) -> RgbImage {
-    if img.color().has_alpha() {
-        composite_on_white(&img.into_rgba8())
-    } else {
-        img.into_rgb8()
-    }
+    if img.color().has_alpha() { composite_on_white(&img.into_rgba8()) } else { img.into_rgb8() }
 }
 
 /// Composites RGBA on an opaque white background:
@@ -256,45 +209,24 @@ pub fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
 /// Centre crop box `(left, top, width, height)` with the aspect ratio
 /// `out_w : out_h`, offsets rounded down.
 pub fn centre_crop_box(width: u32, height: u32, out_w: u32, out_h: u32) -> (u32, u32, u32, u32) {
-    let (w, h, ow, oh) = (
-        u64::from(width),
-        u64::from(height),
-        u64::from(out_w),
-        u64::from(out_h),
-    );
+    let (w, h, ow, oh) = (u64::from(width), u64::from(height), u64::from(out_w), u64::from(out_h));
     // Largest crop with w' / h' == ow / oh that fits.
-    let (cw, ch) = if w * oh >= h * ow {
-        ((h * ow / oh).max(1), h)
-    } else {
-        (w, (w * oh / ow).max(1))
-    };
-    (
-        ((w - cw) / 2) as u32,
-        ((h - ch) / 2) as u32,
-        cw as u32,
-        ch as u32,
-    )
+    let (cw, ch) = if w * oh >= h * ow { ((h * ow / oh).max(1), h) } else { (w, (w * oh / ow).max(1)) };
+    (((w - cw) / 2) as u32, ((h - ch) / 2) as u32, cw as u32, ch as u32)
 }
 
 /// Centre-crops `img` to the output aspect ratio and resizes it to
 /// `out_w x out_h` with a bilinear (triangle) convolution.
 pub fn resize_centre_crop(img: &RgbImage, out_w: u32, out_h: u32) -> Result<RgbImage> {
-    let resize_err = |e: &dyn std::fmt::Display| EmbedError::Decode {
-        format: "resize",
-        message: e.to_string(),
-    };
+    let resize_err = |e: &dyn std::fmt::Display| EmbedError::Decode { format: "resize", message: e.to_string() };
     let (l, t, cw, ch) = centre_crop_box(img.width(), img.height(), out_w, out_h);
     // Copy the crop first: fast_image_resize's own crop lets the filter read
     // pixels outside the box, Pillow's crop-then-resize clamps at its edges.
     let cropped = image::imageops::crop_imm(img, l, t, cw, ch).to_image();
-    let src = fr::images::ImageRef::new(cw, ch, cropped.as_raw(), fr::PixelType::U8x3)
-        .map_err(|e| resize_err(&e))?;
+    let src = fr::images::ImageRef::new(cw, ch, cropped.as_raw(), fr::PixelType::U8x3).map_err(|e| resize_err(&e))?;
     let mut dst = fr::images::Image::new(out_w, out_h, fr::PixelType::U8x3);
-    let opts =
-        fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
-    fr::Resizer::new()
-        .resize(&src, &mut dst, &opts)
-        .map_err(|e| resize_err(&e))?;
+    let opts = fr::ResizeOptions::new().resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
+    fr::Resizer::new().resize(&src, &mut dst, &opts).map_err(|e| resize_err(&e))?;
     RgbImage::from_raw(out_w, out_h, dst.into_vec()).ok_or_else(|| resize_err(&"buffer size"))
 }
 
@@ -355,8 +287,7 @@ mod tests {
 
     #[test]
     fn composite_rounds_like_the_reference() {
-        let img =
-            RgbaImage::from_raw(3, 1, vec![0, 0, 0, 0, 0, 0, 0, 255, 100, 50, 200, 128]).unwrap();
+        let img = RgbaImage::from_raw(3, 1, vec![0, 0, 0, 0, 0, 0, 0, 255, 100, 50, 200, 128]).unwrap();
         let out = composite_on_white(&img);
         assert_eq!(out.as_raw()[..6], [255, 255, 255, 0, 0, 0]);
         // 100*128/255 + 255*127/255 = 50.2 + 127 = 177.2 -> 177
@@ -372,10 +303,7 @@ mod tests {
             width: 2,
             channels: 3,
             channel_order: order,
-            normalization: crate::manifest::Normalization {
-                scale: vec![1.0, 2.0, 3.0],
-                offset: vec![0.0, 0.0, 1.0],
-            },
+            normalization: crate::manifest::Normalization { scale: vec![1.0, 2.0, 3.0], offset: vec![0.0, 0.0, 1.0] },
         };
         let img = RgbImage::from_raw(2, 1, vec![1, 2, 3, 4, 5, 6]).unwrap();
         let t = normalise(&img, &spec(Layout::Nhwc, ChannelOrder::Rgb)).unwrap();

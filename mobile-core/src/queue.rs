@@ -259,7 +259,12 @@ impl UploadQueue {
 
     /// Appends one embedding with an optional label durably (written and fsynced
     /// before returning).
-    pub fn push_labelled(&mut self, values: &[f32], label: Option<&str>, created_unix_ms: u64) -> Result<(), QueueError> {
+    pub fn push_labelled(
+        &mut self,
+        values: &[f32],
+        label: Option<&str>,
+        created_unix_ms: u64,
+    ) -> Result<(), QueueError> {
         if values.len() != self.config.dim as usize {
             return Err(QueueError::WrongDim { expected: self.config.dim, actual: values.len() });
         }
@@ -320,7 +325,8 @@ impl UploadQueue {
         if batch.batch_id != head || batch.rows > self.entries.len() {
             return Err(QueueError::NotHead(batch.batch_id.clone()));
         }
-        let len_bytes = rewrite(&self.path, self.instance, self.first_seq + batch.rows as u64, &self.entries[batch.rows..])?;
+        let len_bytes =
+            rewrite(&self.path, self.instance, self.first_seq + batch.rows as u64, &self.entries[batch.rows..])?;
         self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
         self.first_seq += batch.rows as u64;
         self.entries.drain(..batch.rows);
@@ -367,7 +373,14 @@ mod tests {
     use super::*;
 
     fn config(max_entries: usize) -> QueueConfig {
-        QueueConfig { device_id: "dev-1".into(), model_id: ModelId::of_bytes(b"m"), dim: 4, encoding: Encoding::F32, max_entries, batch_rows: 3 }
+        QueueConfig {
+            device_id: "dev-1".into(),
+            model_id: ModelId::of_bytes(b"m"),
+            dim: 4,
+            encoding: Encoding::F32,
+            max_entries,
+            batch_rows: 3,
+        }
     }
 
     fn row(i: u64) -> Vec<f32> {
@@ -428,7 +441,13 @@ mod tests {
         bytes[n - 2] ^= 0x10;
         fs::write(&path, &bytes).unwrap();
         let q = UploadQueue::open(dir.path(), config(100)).unwrap();
-        assert_eq!(q.entries(), &[Entry { created_unix_ms: 0, label: None, values: row(0) }, Entry { created_unix_ms: 1, label: None, values: row(1) }]);
+        assert_eq!(
+            q.entries(),
+            &[
+                Entry { created_unix_ms: 0, label: None, values: row(0) },
+                Entry { created_unix_ms: 1, label: None, values: row(1) }
+            ]
+        );
     }
 
     #[test]
@@ -464,7 +483,10 @@ mod tests {
         let first = q.next_batch().unwrap().unwrap();
         q.ack(&first).unwrap();
         let shard = Shard::decode(&q.next_batch().unwrap().unwrap().shard).unwrap();
-        assert_eq!((shard.header().label_vocabulary.as_slice(), shard.label(0)), (&["Kiwi".to_owned()][..], Some("Kiwi")));
+        assert_eq!(
+            (shard.header().label_vocabulary.as_slice(), shard.label(0)),
+            (&["Kiwi".to_owned()][..], Some("Kiwi"))
+        );
     }
 
     #[test]
@@ -483,7 +505,9 @@ mod tests {
         let path = dir.path().join("upload-queue.bin");
         let mut bytes = [&MAGIC_V1[..], &7u64.to_le_bytes(), &40u64.to_le_bytes()].concat();
         for i in 0..2u64 {
-            let payload = [&(100 + i).to_le_bytes()[..], &row(i).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()].concat();
+            let payload =
+                [&(100 + i).to_le_bytes()[..], &row(i).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()]
+                    .concat();
             bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
             bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
             bytes.extend_from_slice(&payload);
@@ -491,7 +515,13 @@ mod tests {
         bytes.extend_from_slice(&[1, 2, 3]); // a torn third record
         fs::write(&path, &bytes).unwrap();
         let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
-        assert_eq!(q.entries(), &[Entry { created_unix_ms: 100, label: None, values: row(0) }, Entry { created_unix_ms: 101, label: None, values: row(1) }]);
+        assert_eq!(
+            q.entries(),
+            &[
+                Entry { created_unix_ms: 100, label: None, values: row(0) },
+                Entry { created_unix_ms: 101, label: None, values: row(1) }
+            ]
+        );
         assert_eq!(&fs::read(&path).unwrap()[..8], MAGIC, "rewritten in the current format");
         assert_eq!(q.next_batch().unwrap().unwrap().batch_id, "0000000000000007-0000000040");
         q.push_labelled(&row(2), Some("Pear"), 102).unwrap();

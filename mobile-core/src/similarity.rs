@@ -3,11 +3,7 @@
 /// Scales `v` in place to unit L2 norm. A zero (or non-finite-norm) vector is
 /// left unchanged and `false` is returned.
 pub fn l2_normalize(v: &mut [f32]) -> bool {
-    let norm = v
-        .iter()
-        .map(|x| f64::from(*x) * f64::from(*x))
-        .sum::<f64>()
-        .sqrt();
+    let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
     if norm == 0.0 || !norm.is_finite() {
         return false;
     }

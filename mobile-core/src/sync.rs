@@ -137,13 +137,19 @@ impl ModelSync {
         let manifest: ProjectionManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|e| SyncError::Manifest(e.to_string()))?;
         if manifest.model_id != self.config.model_id.to_string() {
-            return Err(SyncError::WrongModel { published: manifest.model_id, local: self.config.model_id.to_string() });
+            return Err(SyncError::WrongModel {
+                published: manifest.model_id,
+                local: self.config.model_id.to_string(),
+            });
         }
         let outcome = match installed {
             Some(v) if v == manifest.version => SyncOutcome::Unchanged { version: installed },
-            Some(v) if v > manifest.version => return Err(SyncError::Rollback { offered: manifest.version, installed: v }),
+            Some(v) if v > manifest.version => {
+                return Err(SyncError::Rollback { offered: manifest.version, installed: v });
+            }
             _ => {
-                let name = manifest.key.strip_prefix("models/projection/").filter(|n| !n.contains('/') && !n.contains(".."));
+                let name =
+                    manifest.key.strip_prefix("models/projection/").filter(|n| !n.contains('/') && !n.contains(".."));
                 name.ok_or_else(|| SyncError::BadKey(manifest.key.clone()))?;
                 let response = self.client.get(self.url(&manifest.key)).send().map_err(http)?;
                 if !response.status().is_success() {

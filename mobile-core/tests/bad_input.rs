@@ -32,40 +32,27 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc
 }
 
 fn jpeg_bytes() -> Vec<u8> {
-    let img = image::load_from_memory(&photo("kiwi.png"))
-        .unwrap()
-        .to_rgb8();
+    let img = image::load_from_memory(&photo("kiwi.png")).unwrap().to_rgb8();
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-        .encode_image(&img)
-        .unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).unwrap();
     out
 }
 
 #[test]
 fn empty_input() {
-    assert!(matches!(
-        preprocessor().preprocess(b""),
-        Err(EmbedError::EmptyInput)
-    ));
+    assert!(matches!(preprocessor().preprocess(b""), Err(EmbedError::EmptyInput)));
 }
 
 #[test]
 fn text_file_is_unknown_format() {
-    let err = preprocessor()
-        .preprocess(b"Bananas are berries; strawberries are not.\n")
-        .unwrap_err();
+    let err = preprocessor().preprocess(b"Bananas are berries; strawberries are not.\n").unwrap_err();
     assert!(matches!(err, EmbedError::UnknownFormat { .. }), "{err:?}");
 }
 
@@ -73,37 +60,23 @@ fn text_file_is_unknown_format() {
 fn tiff_is_unsupported_format() {
     let tiff = b"II*\0\x08\0\0\0\x01\0\x00\x01\x03\0\x01\0\0\0\x10\0\0\0\0\0\0\0";
     let err = preprocessor().preprocess(tiff).unwrap_err();
-    assert!(
-        matches!(err, EmbedError::UnsupportedFormat { format: "TIFF" }),
-        "{err:?}"
-    );
+    assert!(matches!(err, EmbedError::UnsupportedFormat { format: "TIFF" }), "{err:?}");
 }
 
 #[test]
 fn truncated_jpeg_is_decode_error() {
     let jpeg = jpeg_bytes();
     for cut in [4, 20, jpeg.len() / 3, jpeg.len() - 10] {
-        let err = preprocessor()
-            .preprocess(&jpeg[..cut])
-            .err()
-            .unwrap_or_else(|| panic!("cut at {cut} decoded"));
-        assert!(
-            matches!(err, EmbedError::Decode { format: "JPEG", .. }),
-            "cut at {cut}: {err:?}"
-        );
+        let err = preprocessor().preprocess(&jpeg[..cut]).err().unwrap_or_else(|| panic!("cut at {cut} decoded"));
+        assert!(matches!(err, EmbedError::Decode { format: "JPEG", .. }), "cut at {cut}: {err:?}");
     }
 }
 
 #[test]
 fn truncated_png_is_decode_error() {
     let png = photo("kiwi.png");
-    let err = preprocessor()
-        .preprocess(&png[..png.len() / 2])
-        .unwrap_err();
-    assert!(
-        matches!(err, EmbedError::Decode { format: "PNG", .. }),
-        "{err:?}"
-    );
+    let err = preprocessor().preprocess(&png[..png.len() / 2]).unwrap_err();
+    assert!(matches!(err, EmbedError::Decode { format: "PNG", .. }), "{err:?}");
 }
 
 #[test]
@@ -112,11 +85,7 @@ fn png_bomb_refused_before_allocation() {
     let start = Instant::now();
     let err = preprocessor().preprocess(&bomb).unwrap_err();
     match err {
-        EmbedError::ImageTooLarge {
-            width: 60000,
-            height: 60000,
-            limit,
-        } => assert_eq!(limit, 100_000_000),
+        EmbedError::ImageTooLarge { width: 60000, height: 60000, limit } => assert_eq!(limit, 100_000_000),
         other => panic!("expected ImageTooLarge, got {other:?}"),
     }
     // 14.4 GB of RGBA would take far longer than this to allocate and touch.
@@ -125,52 +94,27 @@ fn png_bomb_refused_before_allocation() {
 
 #[test]
 fn limit_is_configurable_and_exact() {
-    let tight = Preprocessor::new(
-        manifest().input,
-        PreprocessOptions {
-            max_pixels: 100,
-            ..Default::default()
-        },
-    );
-    assert!(matches!(
-        tight.preprocess(&png_header(10, 11)),
-        Err(EmbedError::ImageTooLarge { .. })
-    ));
+    let tight = Preprocessor::new(manifest().input, PreprocessOptions { max_pixels: 100, ..Default::default() });
+    assert!(matches!(tight.preprocess(&png_header(10, 11)), Err(EmbedError::ImageTooLarge { .. })));
     // 10x10 passes the limit and then fails on the bogus data instead.
-    assert!(matches!(
-        tight.preprocess(&png_header(10, 10)),
-        Err(EmbedError::Decode { .. })
-    ));
+    assert!(matches!(tight.preprocess(&png_header(10, 10)), Err(EmbedError::Decode { .. })));
 }
 
 #[test]
 fn zero_dimension_is_decode_error() {
-    assert!(matches!(
-        preprocessor().preprocess(&png_header(0, 10)),
-        Err(EmbedError::Decode { .. })
-    ));
+    assert!(matches!(preprocessor().preprocess(&png_header(0, 10)), Err(EmbedError::Decode { .. })));
 }
 
 #[test]
 fn other_formats_decode() {
     // WebP-less sanity: the same photo as BMP and GIF goes through.
     let img = image::load_from_memory(&photo("kiwi.png")).unwrap();
-    for fmt in [
-        image::ImageFormat::Bmp,
-        image::ImageFormat::Gif,
-        image::ImageFormat::Jpeg,
-        image::ImageFormat::WebP,
-    ] {
+    for fmt in [image::ImageFormat::Bmp, image::ImageFormat::Gif, image::ImageFormat::Jpeg, image::ImageFormat::WebP] {
         let mut out = std::io::Cursor::new(Vec::new());
-        let img = if fmt == image::ImageFormat::Jpeg {
-            image::DynamicImage::ImageRgb8(img.to_rgb8())
-        } else {
-            img.clone()
-        };
+        let img =
+            if fmt == image::ImageFormat::Jpeg { image::DynamicImage::ImageRgb8(img.to_rgb8()) } else { img.clone() };
         img.write_to(&mut out, fmt).unwrap();
-        let t = preprocessor()
-            .preprocess(out.get_ref())
-            .unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
+        let t = preprocessor().preprocess(out.get_ref()).unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
         assert_eq!(t.shape, [224, 224, 3]);
     }
 }
@@ -179,24 +123,10 @@ fn other_formats_decode() {
 fn each_case_has_a_distinct_error_kind() {
     let p = preprocessor();
     let jpeg = jpeg_bytes();
-    let kinds: Vec<&str> = [
-        &b""[..],
-        b"plain text, not an image",
-        &jpeg[..jpeg.len() / 2],
-        &png_header(60000, 60000),
-        b"MM\0*\0\0\0\x08",
-    ]
-    .iter()
-    .map(|b| p.preprocess(b).err().map_or("ok", |e| e.kind()))
-    .collect();
-    assert_eq!(
-        kinds,
-        [
-            "empty_input",
-            "unknown_format",
-            "decode",
-            "image_too_large",
-            "unsupported_format"
-        ]
-    );
+    let kinds: Vec<&str> =
+        [&b""[..], b"plain text, not an image", &jpeg[..jpeg.len() / 2], &png_header(60000, 60000), b"MM\0*\0\0\0\x08"]
+            .iter()
+            .map(|b| p.preprocess(b).err().map_or("ok", |e| e.kind()))
+            .collect();
+    assert_eq!(kinds, ["empty_input", "unknown_format", "decode", "image_too_large", "unsupported_format"]);
 }

@@ -11,29 +11,17 @@ fn sample(name: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("samples").join(name)).unwrap()
 }
 
-const SAMPLES: [&str; 5] = [
-    "apple_fuji.png",
-    "banana.png",
-    "orange.png",
-    "pear.png",
-    "strawberry.png",
-];
+const SAMPLES: [&str; 5] = ["apple_fuji.png", "banana.png", "orange.png", "pear.png", "strawberry.png"];
 
 #[test]
 fn samples_embed_to_1280_non_negative() {
     let e = embedder();
     assert_eq!(e.dim(), 1280);
-    assert_eq!(
-        e.model_id(),
-        "8ea74d3deaf2f9ae160cfa355f0ab5cf8191e979242b35af25b04c5fef36eb5d"
-    );
+    assert_eq!(e.model_id(), "8ea74d3deaf2f9ae160cfa355f0ab5cf8191e979242b35af25b04c5fef36eb5d");
     for name in SAMPLES {
         let v = e.embed(&sample(name)).unwrap();
         assert_eq!(v.len(), 1280, "{name}");
-        assert!(
-            v.iter().all(|x| x.is_finite() && *x >= 0.0),
-            "{name}: ReLU6 + pooling output"
-        );
+        assert!(v.iter().all(|x| x.is_finite() && *x >= 0.0), "{name}: ReLU6 + pooling output");
         assert!(v.iter().any(|x| *x > 0.0), "{name}: all zero");
     }
 }
@@ -93,12 +81,6 @@ fn similar_fruits_are_closer() {
 #[test]
 fn wrong_tensor_shape_is_typed() {
     let e = embedder();
-    let t = fruits_core::InputTensor {
-        shape: [3, 224, 224],
-        data: vec![0.0; 3 * 224 * 224],
-    };
-    assert!(matches!(
-        e.embed_tensor(&t),
-        Err(EmbedError::TensorShape { .. })
-    ));
+    let t = fruits_core::InputTensor { shape: [3, 224, 224], data: vec![0.0; 3 * 224 * 224] };
+    assert!(matches!(e.embed_tensor(&t), Err(EmbedError::TensorShape { .. })));
 }

@@ -9,35 +9,21 @@ use proptest::prelude::*;
 
 fn preprocessor() -> Preprocessor {
     // A small pixel limit bounds memory and time per case.
-    Preprocessor::new(
-        manifest().input,
-        PreprocessOptions {
-            max_pixels: 4_000_000,
-            ..Default::default()
-        },
-    )
+    Preprocessor::new(manifest().input, PreprocessOptions { max_pixels: 4_000_000, ..Default::default() })
 }
 
 fn seeds() -> Vec<Vec<u8>> {
     let png = photo("strawberry.png");
     let img = image::load_from_memory(&png).unwrap();
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
-        .encode_image(&img.to_rgb8())
-        .unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&img.to_rgb8()).unwrap();
     let mut gif = std::io::Cursor::new(Vec::new());
     img.write_to(&mut gif, image::ImageFormat::Gif).unwrap();
     let mut webp = std::io::Cursor::new(Vec::new());
     img.write_to(&mut webp, image::ImageFormat::WebP).unwrap();
     let mut bmp = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bmp, image::ImageFormat::Bmp).unwrap();
-    vec![
-        png,
-        jpeg,
-        gif.into_inner(),
-        webp.into_inner(),
-        bmp.into_inner(),
-    ]
+    vec![png, jpeg, gif.into_inner(), webp.into_inner(), bmp.into_inner()]
 }
 
 proptest! {

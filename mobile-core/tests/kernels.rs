@@ -11,7 +11,8 @@ use tract_onnx::tract_core::tract_linalg::routines::{self, Func};
 
 /// The routines MobileNetV2's hot operators go through (DESIGN.md: depthwise
 /// convolution 56% of the time, matrix multiplication 30%).
-const HOT: [(&str, Func); 2] = [("depthwise (channels contiguous)", Func::DepthwiseC), ("depthwise (width contiguous)", Func::DepthwiseW)];
+const HOT: [(&str, Func); 2] =
+    [("depthwise (channels contiguous)", Func::DepthwiseC), ("depthwise (width contiguous)", Func::DepthwiseW)];
 
 #[test]
 fn kernels_for_this_cpu_are_reported_and_arm_builds_use_simd_kernels() {
@@ -42,7 +43,11 @@ fn kernels_for_this_cpu_are_reported_and_arm_builds_use_simd_kernels() {
 
     match native.arch() {
         Some(Arch::Aarch64 | Arch::Arm) => {
-            assert!(native.nickname() != "vfp" && native.nickname() != "none", "no NEON detected: {}", native.nickname());
+            assert!(
+                native.nickname() != "vfp" && native.nickname() != "none",
+                "no NEON detected: {}",
+                native.nickname()
+            );
             assert!(!mmm.is_empty(), "ARM build fell back to generic matmul kernels");
         }
         _ => assert!(native.arch().is_some(), "unknown architecture: generic kernels only"),

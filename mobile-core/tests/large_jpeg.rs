@@ -16,19 +16,11 @@ const P99_TOLERANCE: f32 = 0.02;
 const MAX_TOLERANCE: f32 = 0.08;
 const MIN_COSINE: f32 = 0.999;
 
-fn upscaled_jpeg(
-    name: &str,
-    width: u32,
-    height: u32,
-    exif_orientation: Option<u16>,
-) -> (RgbImage, Vec<u8>) {
-    let small =
-        fruits_core::preprocess::flatten_on_white(image::load_from_memory(&photo(name)).unwrap());
+fn upscaled_jpeg(name: &str, width: u32, height: u32, exif_orientation: Option<u16>) -> (RgbImage, Vec<u8>) {
+    let small = fruits_core::preprocess::flatten_on_white(image::load_from_memory(&photo(name)).unwrap());
     let big = image::imageops::resize(&small, width, height, image::imageops::FilterType::Triangle);
     let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
-        .encode_image(&big)
-        .unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&big).unwrap();
     if let Some(o) = exif_orientation {
         jpeg = with_exif_orientation(&jpeg, o);
     }
@@ -54,20 +46,8 @@ fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
 fn preprocessors() -> (Preprocessor, Preprocessor) {
     let spec = manifest().input;
     (
-        Preprocessor::new(
-            spec.clone(),
-            PreprocessOptions {
-                jpeg_dct_scaling: true,
-                ..Default::default()
-            },
-        ),
-        Preprocessor::new(
-            spec,
-            PreprocessOptions {
-                jpeg_dct_scaling: false,
-                ..Default::default()
-            },
-        ),
+        Preprocessor::new(spec.clone(), PreprocessOptions { jpeg_dct_scaling: true, ..Default::default() }),
+        Preprocessor::new(spec, PreprocessOptions { jpeg_dct_scaling: false, ..Default::default() }),
     )
 }
 
@@ -79,11 +59,7 @@ fn twelve_megapixel_jpeg_dct_path_matches_full_decode() {
     let t = Instant::now();
     let decoded = dct.decode(&jpeg).unwrap();
     let dct_decode = t.elapsed();
-    assert_eq!(
-        decoded.dimensions(),
-        (1000, 750),
-        "1/4 scale keeps the short side >= 2 x 224"
-    );
+    assert_eq!(decoded.dimensions(), (1000, 750), "1/4 scale keeps the short side >= 2 x 224");
     let t = Instant::now();
     let decoded_full = full.decode(&jpeg).unwrap();
     let full_decode = t.elapsed();
@@ -96,12 +72,7 @@ fn twelve_megapixel_jpeg_dct_path_matches_full_decode() {
     let b = full.preprocess(&jpeg).unwrap();
     let full_total = t.elapsed();
     let (max, mean) = diff(&a.data, &b.data);
-    let mut d: Vec<f32> = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| (x - y).abs())
-        .collect();
+    let mut d: Vec<f32> = a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).collect();
     d.sort_by(f32::total_cmp);
     let p99 = d[d.len() * 99 / 100];
     eprintln!(
@@ -114,8 +85,7 @@ fn twelve_megapixel_jpeg_dct_path_matches_full_decode() {
     assert!(max <= MAX_TOLERANCE, "max abs diff {max}");
 
     let e = embedder();
-    let cos =
-        cosine_similarity(&e.embed_tensor(&a).unwrap(), &e.embed_tensor(&b).unwrap()).unwrap();
+    let cos = cosine_similarity(&e.embed_tensor(&a).unwrap(), &e.embed_tensor(&b).unwrap()).unwrap();
     eprintln!("embedding cosine DCT vs full: {cos:.6}");
     assert!(cos > MIN_COSINE, "cosine {cos}");
 }
@@ -125,11 +95,7 @@ fn exif_orientation_applied_on_both_paths() {
     let (dct, full) = preprocessors();
     let (_, upright) = upscaled_jpeg("avocado.png", 1600, 1200, None);
     let (_, rotated) = upscaled_jpeg("avocado.png", 1600, 1200, Some(6));
-    assert_eq!(
-        dct.decode(&rotated).unwrap().dimensions(),
-        (600, 800),
-        "1/2 scale, then turned upright"
-    );
+    assert_eq!(dct.decode(&rotated).unwrap().dimensions(), (600, 800), "1/2 scale, then turned upright");
     assert_eq!(full.decode(&rotated).unwrap().dimensions(), (1200, 1600));
 
     // Orientation 6 means "rotate 90 degrees clockwise to display".
@@ -140,13 +106,8 @@ fn exif_orientation_applied_on_both_paths() {
         let got = p.preprocess(&rotated).unwrap();
         let (max, mean) = diff(&got.data, &expected.data);
         let (_, mean_wrong) = diff(&got.data, &unrotated.data);
-        eprintln!(
-            "orientation 6, {name}: vs expected max {max:.4} mean {mean:.5}; vs unrotated mean {mean_wrong:.4}"
-        );
-        assert!(
-            mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE,
-            "{name}: max {max} mean {mean}"
-        );
+        eprintln!("orientation 6, {name}: vs expected max {max:.4} mean {mean:.5}; vs unrotated mean {mean_wrong:.4}");
+        assert!(mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE, "{name}: max {max} mean {mean}");
         assert!(mean_wrong > 4.0 * mean, "{name}: orientation seems ignored");
     }
 }

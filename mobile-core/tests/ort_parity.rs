@@ -43,7 +43,9 @@ fn golden() -> &'static Golden {
             .arg("--manifest")
             .arg(manifest_path())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {python} ({e}); install python3 or set FRUITS_PYTHON, then run scripts/setup.sh"));
+            .unwrap_or_else(|e| {
+                panic!("cannot run {python} ({e}); install python3 or set FRUITS_PYTHON, then run scripts/setup.sh")
+            });
         assert!(
             out.status.success(),
             "{} failed: {}\nRun scripts/setup.sh (installs onnxruntime, numpy, Pillow from scripts/requirements.txt)",
@@ -72,25 +74,13 @@ fn tract_matches_onnx_runtime_on_pillow_pixels() {
         let img = image::load_from_memory(&png).unwrap().to_rgb8();
         let tensor = normalise(&img, spec).unwrap();
         let ours = embedder.embed_tensor(&tensor).unwrap();
-        let theirs: Vec<f32> = e["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
+        let theirs: Vec<f32> = e["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
         assert_eq!(ours.len(), 1280);
         let (max, _) = diff(&ours, &theirs);
         worst = worst.max(max);
-        assert!(
-            max <= EMBEDDING_TOLERANCE,
-            "{}: max abs diff {max:e} > {EMBEDDING_TOLERANCE:e}",
-            e["png"]
-        );
+        assert!(max <= EMBEDDING_TOLERANCE, "{}: max abs diff {max:e} > {EMBEDDING_TOLERANCE:e}", e["png"]);
     }
-    eprintln!(
-        "tract vs ORT: {} photos, worst max abs diff {worst:e}",
-        entries().len()
-    );
+    eprintln!("tract vs ORT: {} photos, worst max abs diff {worst:e}", entries().len());
 }
 
 #[test]
@@ -101,39 +91,18 @@ fn rust_preprocessing_matches_pillow() {
     for e in entries() {
         let source = std::fs::read(e["source"].as_str().unwrap()).unwrap();
         let ours = embedder.preprocessor().preprocess(&source).unwrap();
-        let theirs: Vec<f32> = e["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let cos = fruits_core::cosine_similarity(&embedder.embed_tensor(&ours).unwrap(), &theirs)
-            .unwrap();
+        let theirs: Vec<f32> = e["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let cos = fruits_core::cosine_similarity(&embedder.embed_tensor(&ours).unwrap(), &theirs).unwrap();
         worst_cos = worst_cos.min(cos);
-        assert!(
-            cos >= PIPELINE_MIN_COSINE,
-            "{}: pipeline cosine {cos}",
-            e["png"]
-        );
+        assert!(cos >= PIPELINE_MIN_COSINE, "{}: pipeline cosine {cos}", e["png"]);
         let png = std::fs::read(golden().dir.join(e["png"].as_str().unwrap())).unwrap();
         let pillow = normalise(&image::load_from_memory(&png).unwrap().to_rgb8(), spec).unwrap();
         let (max, mean) = diff(&ours.data, &pillow.data);
-        eprintln!(
-            "{:<28} max {max:.4} mean {mean:.5}",
-            e["png"].as_str().unwrap()
-        );
+        eprintln!("{:<28} max {max:.4} mean {mean:.5}", e["png"].as_str().unwrap());
         worst_max = worst_max.max(max);
         worst_mean = worst_mean.max(mean);
-        assert!(
-            mean <= PREPROCESS_MEAN_TOLERANCE,
-            "{}: mean abs diff {mean}",
-            e["png"]
-        );
-        assert!(
-            max <= PREPROCESS_MAX_TOLERANCE,
-            "{}: max abs diff {max}",
-            e["png"]
-        );
+        assert!(mean <= PREPROCESS_MEAN_TOLERANCE, "{}: mean abs diff {mean}", e["png"]);
+        assert!(max <= PREPROCESS_MAX_TOLERANCE, "{}: max abs diff {max}", e["png"]);
     }
     eprintln!(
         "preprocessing vs Pillow: worst max {worst_max:.4}, worst mean {worst_mean:.5}; pipeline cosine vs ORT >= {worst_cos:.6}"

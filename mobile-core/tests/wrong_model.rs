@@ -3,9 +3,7 @@
 mod common;
 
 use common::*;
-use fruits_core::{
-    EmbedError, Embedder, EmbedderOptions, Layout, ModelManifest, manifest::sha256_hex,
-};
+use fruits_core::{EmbedError, Embedder, EmbedderOptions, Layout, ModelManifest, manifest::sha256_hex};
 
 fn load(bytes: &[u8], manifest: ModelManifest) -> EmbedError {
     Embedder::from_bytes(bytes, manifest, EmbedderOptions::default()).unwrap_err()
@@ -17,10 +15,7 @@ fn corrupted_model_bytes_fail_checksum() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
     let err = load(&bytes, manifest());
-    assert!(
-        matches!(err, EmbedError::ModelChecksumMismatch { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, EmbedError::ModelChecksumMismatch { .. }), "{err:?}");
 }
 
 #[test]
@@ -52,13 +47,7 @@ fn truncated_model_with_matching_sha_is_typed() {
     let mut m = manifest();
     m.sha256 = sha256_hex(&bytes);
     let err = load(&bytes, m);
-    assert!(
-        matches!(
-            err,
-            EmbedError::Inference(_) | EmbedError::ModelShapeMismatch(_)
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, EmbedError::Inference(_) | EmbedError::ModelShapeMismatch(_)), "{err:?}");
 }
 
 #[test]
@@ -76,20 +65,13 @@ fn declared_shapes_must_match() {
         let mut m = manifest();
         edit(&mut m);
         let err = load(&bytes, m);
-        assert!(
-            matches!(err, EmbedError::ModelShapeMismatch(_)),
-            "{what}: {err:?}"
-        );
+        assert!(matches!(err, EmbedError::ModelShapeMismatch(_)), "{what}: {err:?}");
     }
 }
 
 #[test]
 fn missing_model_file_is_io_error() {
-    let err = Embedder::from_files(
-        "/nonexistent/model.onnx".as_ref(),
-        manifest(),
-        EmbedderOptions::default(),
-    )
-    .unwrap_err();
+    let err =
+        Embedder::from_files("/nonexistent/model.onnx".as_ref(), manifest(), EmbedderOptions::default()).unwrap_err();
     assert!(matches!(err, EmbedError::Io { .. }), "{err:?}");
 }

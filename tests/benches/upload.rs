@@ -45,8 +45,9 @@ fn shard(model: ModelId, device: &str, batch: &str, dim: u32, encoding: Encoding
 /// Mean JPEG bytes of the real photos, and their mean embedding-shard bytes per row.
 fn bytes_per_photo() -> serde_json::Value {
     let root = repo_root();
-    let embedder = Embedder::from_manifest_path(&root.join("models/mobilenetv2-1.0-224-embed.json"), EmbedderOptions::default())
-        .expect("model loads");
+    let embedder =
+        Embedder::from_manifest_path(&root.join("models/mobilenetv2-1.0-224-embed.json"), EmbedderOptions::default())
+            .expect("model loads");
     let mut photos: Vec<_> = std::fs::read_dir(root.join("data/tuxpaint/fruit"))
         .expect("run scripts/fetch-photos.sh")
         .map(|e| e.expect("dir entry").path())
@@ -126,7 +127,8 @@ fn ingest_throughput() -> serde_json::Value {
     let garage = garage::Garage::start();
     let s3: Arc<dyn Storage + Send> = Arc::new(garage.storage(""));
     let model = ModelId::of_bytes(b"throughput");
-    let secrets: HashMap<String, Vec<u8>> = (0..DEVICES).map(|d| (format!("dev-{d}"), format!("s-{d}").into_bytes())).collect();
+    let secrets: HashMap<String, Vec<u8>> =
+        (0..DEVICES).map(|d| (format!("dev-{d}"), format!("s-{d}").into_bytes())).collect();
     let policy = Policy {
         model_id: model,
         dim: DIM,
@@ -159,7 +161,8 @@ fn ingest_throughput() -> serde_json::Value {
     // Interleave: anchor, ours, anchor, ours; keep the better of each.
     let mut runs = Vec::new();
     for round in 0..2 {
-        let direct = parallel(|d, b| s3.put(&format!("direct/{round}/dev-{d}/b{b}.shard"), &shards[d][b]).expect("put"));
+        let direct =
+            parallel(|d, b| s3.put(&format!("direct/{round}/dev-{d}/b{b}.shard"), &shards[d][b]).expect("put"));
         let through_ingest = parallel(|d, b| {
             let (status, body) = uploaders[d].put_batch(&format!("b{b}"), &shards[d][b]).expect("request");
             assert_eq!(status, 201, "{body}");
@@ -167,7 +170,10 @@ fn ingest_throughput() -> serde_json::Value {
         runs.push((direct, through_ingest));
     }
     let best = |pick: fn(&(serde_json::Value, serde_json::Value)) -> &serde_json::Value| {
-        runs.iter().map(pick).max_by(|a, b| a["embeddings_per_s"].as_f64().partial_cmp(&b["embeddings_per_s"].as_f64()).unwrap()).cloned()
+        runs.iter()
+            .map(pick)
+            .max_by(|a, b| a["embeddings_per_s"].as_f64().partial_cmp(&b["embeddings_per_s"].as_f64()).unwrap())
+            .cloned()
     };
     let (direct, ours) = (best(|r| &r.0).expect("runs"), best(|r| &r.1).expect("runs"));
     let objects = s3.list("incoming/").expect("list").len();

@@ -35,7 +35,8 @@ pub fn start_ingest(ingest: Arc<Ingest>) -> String {
 /// `root/Training/<Class>/<photo>.png`, one class per photo; returns the count.
 pub fn fruits360_tree(root: &std::path::Path) -> usize {
     let photos = repo_root().join("data/tuxpaint/fruit");
-    let entries = std::fs::read_dir(&photos).unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh", photos.display()));
+    let entries =
+        std::fs::read_dir(&photos).unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh", photos.display()));
     let mut count = 0;
     for entry in entries {
         let path = entry.expect("directory entry").path();

@@ -12,8 +12,8 @@ use fruits_formats::{ProjectionArtifact, Shard};
 /// A Fruits-360-style `Training/<Class>/<photo>.png` tree of the real photos.
 fn fruits360_tree(root: &Path) -> usize {
     let photos = repo_root().join("data/tuxpaint/fruit");
-    let entries = std::fs::read_dir(&photos)
-        .unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh", photos.display()));
+    let entries =
+        std::fs::read_dir(&photos).unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh", photos.display()));
     let mut count = 0;
     for entry in entries {
         let path = entry.unwrap().path();

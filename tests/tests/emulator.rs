@@ -20,7 +20,8 @@ fn stored_labels(store: &LocalDir, prefix: &str) -> HashMap<String, Vec<String>>
     for key in store.list(prefix).unwrap() {
         let shard = Shard::decode(&store.get(&key).unwrap()).unwrap();
         let device = labels.entry(shard.header().device_id.clone()).or_default();
-        device.extend((0..shard.header().rows as usize).map(|i| shard.label(i).expect("every row labelled").to_owned()));
+        device
+            .extend((0..shard.header().rows as usize).map(|i| shard.label(i).expect("every row labelled").to_owned()));
     }
     labels.values_mut().for_each(|l| l.sort());
     labels
@@ -47,7 +48,11 @@ fn twenty_phones_upload_exactly_once_and_end_on_the_latest_projection() {
         assert_eq!((p.photos, p.failed_photos), (BEFORE + AFTER, 0), "{p:?}");
         assert_eq!((p.embeddings_queued, p.embeddings_stored), (BEFORE, BEFORE), "{p:?}");
         assert_eq!((p.codes_queued, p.codes_stored), (AFTER, AFTER), "{p:?}");
-        assert_eq!((p.entries_uploaded, p.batches_uploaded), (BEFORE + AFTER, 3), "2 + 1 batches of embeddings, 1 of codes: {p:?}");
+        assert_eq!(
+            (p.entries_uploaded, p.batches_uploaded),
+            (BEFORE + AFTER, 3),
+            "2 + 1 batches of embeddings, 1 of codes: {p:?}"
+        );
         assert_eq!((p.still_queued, p.projection_version), (0, Some(1)), "{p:?}");
     }
 
@@ -58,7 +63,8 @@ fn twenty_phones_upload_exactly_once_and_end_on_the_latest_projection() {
     let codes = stored_labels(&store, "codes/v1/");
     for (i, p) in report.phones.iter().enumerate() {
         let taken = |start, count| {
-            let mut labels: Vec<String> = photos_for(&photos, i, PHONES, start, count).iter().map(|p| p.label.clone()).collect();
+            let mut labels: Vec<String> =
+                photos_for(&photos, i, PHONES, start, count).iter().map(|p| p.label.clone()).collect();
             labels.sort();
             labels
         };

@@ -49,7 +49,11 @@ fn embed(embedder: &Embedder, images: &[LabelledImage]) -> Embedded {
             .collect();
         halves.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
-    Embedded { classes: images.iter().map(|i| i.class.clone()).collect(), paths: images.iter().map(|i| i.path.clone()).collect(), rows }
+    Embedded {
+        classes: images.iter().map(|i| i.class.clone()).collect(),
+        paths: images.iter().map(|i| i.path.clone()).collect(),
+        rows,
+    }
 }
 
 fn labelled_shard(model: ModelId, set: &Embedded, batch: usize, rows: std::ops::Range<usize>) -> Shard {
@@ -78,7 +82,10 @@ fn aggregate(store: &LocalDir, model: ModelId, k: u32, run_id: &str) -> fruits_a
         model_id: Some(model),
         run_id: run_id.into(),
         signing_key: None,
-        head: Some(HeadTraining { options: HeadOptions::default(), catalogue: fruits_aggregator::catalogue::bundled().unwrap() }),
+        head: Some(HeadTraining {
+            options: HeadOptions::default(),
+            catalogue: fruits_aggregator::catalogue::bundled().unwrap(),
+        }),
     };
     run(store, store, &opts, &indicatif::ProgressBar::hidden()).unwrap()
 }
@@ -91,14 +98,22 @@ fn fixture() -> &'static Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let views = tempfile::tempdir().unwrap();
         let root = repo_root();
-        let images = dataset::build(&root.join("data/tuxpaint/fruit"), &views.path().join("fruit"), &BuildOptions::default())
-            .unwrap_or_else(|e| panic!("{e}: run scripts/setup.sh (it fetches data/tuxpaint)"));
+        let images =
+            dataset::build(&root.join("data/tuxpaint/fruit"), &views.path().join("fruit"), &BuildOptions::default())
+                .unwrap_or_else(|e| panic!("{e}: run scripts/setup.sh (it fetches data/tuxpaint)"));
         let vegetables_opts = BuildOptions { views: 3, test_percent: 0, size: 100 };
-        let vegetables = dataset::build(&root.join("data/tuxpaint/vegetables"), &views.path().join("veg"), &vegetables_opts).unwrap();
-        let embedder =
-            Embedder::from_manifest_path(&root.join("models/mobilenetv2-1.0-224-embed.json"), EmbedderOptions::default()).unwrap();
-        let (train, test): (Vec<LabelledImage>, Vec<LabelledImage>) = images.into_iter().partition(|i| i.side == Side::Training);
-        let (train, test, vegetables) = (embed(&embedder, &train), embed(&embedder, &test), embed(&embedder, &vegetables));
+        let vegetables =
+            dataset::build(&root.join("data/tuxpaint/vegetables"), &views.path().join("veg"), &vegetables_opts)
+                .unwrap();
+        let embedder = Embedder::from_manifest_path(
+            &root.join("models/mobilenetv2-1.0-224-embed.json"),
+            EmbedderOptions::default(),
+        )
+        .unwrap();
+        let (train, test): (Vec<LabelledImage>, Vec<LabelledImage>) =
+            images.into_iter().partition(|i| i.side == Side::Training);
+        let (train, test, vegetables) =
+            (embed(&embedder, &train), embed(&embedder, &test), embed(&embedder, &vegetables));
         let model: ModelId = embedder.model_id().parse().unwrap();
         let store = LocalDir::new(tmp.path().join("store"));
         for (batch, start) in (0..train.rows.len()).step_by(64).enumerate() {
@@ -112,7 +127,12 @@ fn fixture() -> &'static Fixture {
         assert_eq!(second.head_skipped, None);
         let key = &second.published.as_ref().unwrap().manifest.key;
         let artifact = ProjectionArtifact::decode(&store.get(key).unwrap()).unwrap();
-        eprintln!("{} training, {} test, {} vegetable views; k95 = {k95}", train.rows.len(), test.rows.len(), vegetables.rows.len());
+        eprintln!(
+            "{} training, {} test, {} vegetable views; k95 = {k95}",
+            train.rows.len(),
+            test.rows.len(),
+            vegetables.rows.len()
+        );
         Fixture { _tmp: tmp, store, artifact, k95, train, test, vegetables }
     })
 }
@@ -171,7 +191,12 @@ fn held_out_views_are_recognised_at_the_k_keeping_95_percent_of_the_variance() {
 }
 
 /// Top-1 accuracy of `head` on `rows` mapped through `features`.
-fn accuracy_of(head: &fruits_formats::RecognitionHead, rows: &[Vec<f32>], classes: &[String], features: impl Fn(&[f32]) -> Vec<f32>) -> f64 {
+fn accuracy_of(
+    head: &fruits_formats::RecognitionHead,
+    rows: &[Vec<f32>],
+    classes: &[String],
+    features: impl Fn(&[f32]) -> Vec<f32>,
+) -> f64 {
     let correct = rows
         .iter()
         .zip(classes)
@@ -191,7 +216,12 @@ fn the_full_1280_d_head_and_the_projected_head_agree_within_one_point() {
     let projected = f.artifact.head.as_ref().unwrap();
     let full_accuracy = accuracy_of(&full, &f.test.rows, &f.test.classes, <[f32]>::to_vec);
     let projected_accuracy = accuracy_of(projected, &f.test.rows, &f.test.classes, |row| f.artifact.project(row));
-    eprintln!("held-out top-1: full 1280-d head {:.2}%, k = {} head {:.2}%", full_accuracy * 100.0, f.k95, projected_accuracy * 100.0);
+    eprintln!(
+        "held-out top-1: full 1280-d head {:.2}%, k = {} head {:.2}%",
+        full_accuracy * 100.0,
+        f.k95,
+        projected_accuracy * 100.0
+    );
     assert!((full_accuracy - projected_accuracy).abs() <= 0.01, "{full_accuracy} vs {projected_accuracy}");
 }
 
@@ -257,7 +287,8 @@ fn the_report_files_are_valid_and_agree_with_the_artifact() {
     assert_eq!(unbalanced_tags(&html), Vec::<String>::new());
     assert!(!html.contains("http://") && !html.contains("https://"), "self-contained");
     let start = html.find("id=\"report-data\">").unwrap() + "id=\"report-data\">".len();
-    let inline: serde_json::Value = serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()]).unwrap();
+    let inline: serde_json::Value =
+        serde_json::from_str(&html[start..start + html[start..].find("</script>").unwrap()]).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&f.store.get("reports/test/report.json").unwrap()).unwrap();
     assert_eq!(inline, json);
     let a = &f.artifact;

@@ -145,14 +145,22 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     assert!(code_batch_bytes * 4 < embedding_batch_bytes, "{code_batch_bytes} vs {embedding_batch_bytes} bytes");
 
     // A device with another model refuses the projection; a wrong public key too.
-    let other = ModelSync::new(SyncConfig { model_id: ModelId::of_bytes(b"x"), dir: device_root.path().join("o"), ..config.clone() }).unwrap();
+    let other = ModelSync::new(SyncConfig {
+        model_id: ModelId::of_bytes(b"x"),
+        dir: device_root.path().join("o"),
+        ..config.clone()
+    })
+    .unwrap();
     assert!(matches!(other.sync_model(), Err(SyncError::WrongModel { .. })));
-    let forged = ModelSync::new(SyncConfig { public_key: [9; 32], dir: device_root.path().join("f"), ..config.clone() }).unwrap();
+    let forged =
+        ModelSync::new(SyncConfig { public_key: [9; 32], dir: device_root.path().join("f"), ..config.clone() })
+            .unwrap();
     assert!(matches!(forged.sync_model(), Err(SyncError::Verify(_))));
 
     // The aggregator publishes v2; a tampered, then a truncated copy of it on the
     // server is refused and v1 stays installed and in use.
-    let report = run(&*s3, &*s3, &RunOptions { run_id: "e2e-2".into(), ..opts }, &indicatif::ProgressBar::hidden()).unwrap();
+    let report =
+        run(&*s3, &*s3, &RunOptions { run_id: "e2e-2".into(), ..opts }, &indicatif::ProgressBar::hidden()).unwrap();
     assert_eq!(report.rows, (DEVICES * ROWS_PER_DEVICE) as u64);
     let v2 = s3.get("models/projection/v2.bin").unwrap();
     let mut tampered = v2.clone();

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use fruits_core::{
-    EmbedError, Embedder, EmbedderOptions, InputTensor, ModelManifest, PreprocessOptions,
-};
+use fruits_core::{EmbedError, Embedder, EmbedderOptions, InputTensor, ModelManifest, PreprocessOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 
@@ -22,11 +20,7 @@ pub(crate) const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gi
 pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
     let embedder = load_embedder(args)?;
     let (files, walked_dir) = collect_inputs(&args.inputs)?;
-    tracing::info!(
-        files = files.len(),
-        model = embedder.model_id(),
-        "embedding"
-    );
+    tracing::info!(files = files.len(), model = embedder.model_id(), "embedding");
 
     let progress = progress_bar(files.len() as u64, walked_dir);
     let mut sink = output::open(args, embedder.model_id())?;
@@ -48,14 +42,9 @@ pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
 fn load_embedder(args: &EmbedArgs) -> Result<Embedder> {
     let loc = model_dir::resolve(args.model.as_deref(), args.manifest.as_deref())?;
     let manifest = ModelManifest::load(&loc.manifest)?;
-    let model_path = loc
-        .model
-        .unwrap_or_else(|| manifest.model_path(&loc.manifest));
+    let model_path = loc.model.unwrap_or_else(|| manifest.model_path(&loc.manifest));
     let options = EmbedderOptions {
-        preprocess: PreprocessOptions {
-            jpeg_dct_scaling: !args.no_jpeg_dct_scaling,
-            ..Default::default()
-        },
+        preprocess: PreprocessOptions { jpeg_dct_scaling: !args.no_jpeg_dct_scaling, ..Default::default() },
         ..Default::default()
     };
     tracing::debug!(manifest = %loc.manifest.display(), model = %model_path.display(), "loading model");
@@ -81,9 +70,7 @@ fn collect_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -108,9 +95,7 @@ fn progress_bar(len: u64, walked_dir: bool) -> ProgressBar {
         ProgressDrawTarget::hidden()
     };
     let bar = ProgressBar::with_draw_target(Some(len), target);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} images {elapsed} (eta {eta})")
-    {
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} images {elapsed} (eta {eta})") {
         bar.set_style(style);
     }
     bar
@@ -132,28 +117,16 @@ fn embed_chunk(
             embedder.preprocessor().preprocess(&bytes)
         })
         .collect();
-    let tensors: Vec<InputTensor> = prepared
-        .iter()
-        .filter_map(|r| r.as_ref().ok().cloned())
-        .collect();
-    let mut embeddings = embedder
-        .embed_tensors(&tensors)
-        .context("batched inference failed")?
-        .into_iter();
+    let tensors: Vec<InputTensor> = prepared.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut embeddings = embedder.embed_tensors(&tensors).context("batched inference failed")?.into_iter();
 
     let mut failures = 0;
     for (path, result) in chunk.iter().zip(prepared) {
         let shown = path.to_string_lossy();
         match result {
             Ok(_) => {
-                let embedding = embeddings
-                    .next()
-                    .context("model returned fewer rows than inputs")?;
-                sink.write(&EmbeddingRecord {
-                    path: &shown,
-                    dim: embedding.len(),
-                    embedding: &embedding,
-                })?;
+                let embedding = embeddings.next().context("model returned fewer rows than inputs")?;
+                sink.write(&EmbeddingRecord { path: &shown, dim: embedding.len(), embedding: &embedding })?;
             }
             Err(e) => {
                 failures += 1;

@@ -108,7 +108,9 @@ fn sample(photo: &RgbaImage, x: f32, y: f32) -> [f32; 4] {
     let (ix, iy) = (fx.floor() as i64, fy.floor() as i64);
     let (tx, ty) = (fx - fx.floor(), fy - fy.floor());
     let mut out = [0f32; 4];
-    for (dx, dy, weight) in [(0, 0, (1.0 - tx) * (1.0 - ty)), (1, 0, tx * (1.0 - ty)), (0, 1, (1.0 - tx) * ty), (1, 1, tx * ty)] {
+    for (dx, dy, weight) in
+        [(0, 0, (1.0 - tx) * (1.0 - ty)), (1, 0, tx * (1.0 - ty)), (0, 1, (1.0 - tx) * ty), (1, 1, tx * ty)]
+    {
         let (px, py) = (ix + dx, iy + dy);
         if px < 0 || py < 0 || px >= w || py >= h {
             continue;
@@ -140,8 +142,11 @@ pub fn render(photo: &RgbaImage, view: &View, size: u32) -> RgbImage {
             rx = -rx;
         }
         let [r, g, b, a] = sample(photo, centre.0 + rx, centre.1 + ry);
-        let fruit = if a > 0.0 { [light(r / a, view.warmth), light(g / a, 0.0), light(b / a, -view.warmth)] } else { [0.0; 3] };
-        let pixel = |i: usize| (a * fruit[i] * 255.0 + (1.0 - a) * f32::from(view.background[i])).round().clamp(0.0, 255.0) as u8;
+        let fruit =
+            if a > 0.0 { [light(r / a, view.warmth), light(g / a, 0.0), light(b / a, -view.warmth)] } else { [0.0; 3] };
+        let pixel = |i: usize| {
+            (a * fruit[i] * 255.0 + (1.0 - a) * f32::from(view.background[i])).round().clamp(0.0, 255.0) as u8
+        };
         Rgb([pixel(0), pixel(1), pixel(2)])
     })
 }

@@ -57,14 +57,19 @@ pub struct LabelledImage {
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
-    let mut paths: Vec<PathBuf> =
-        std::fs::read_dir(dir).map_err(io(dir))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>().map_err(io(dir))?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io(dir))?;
     paths.sort();
     Ok(paths)
 }
 
 fn is_image(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Every image of a Fruits-360 layout under `root`, sorted by side, class and
@@ -84,7 +89,10 @@ pub fn read_layout(root: &Path) -> Result<Vec<LabelledImage>, DatasetError> {
         }
     }
     if images.is_empty() {
-        return Err(DatasetError::Empty(format!("no Training/<Class>/ or Test/<Class>/ images under {}", root.display())));
+        return Err(DatasetError::Empty(format!(
+            "no Training/<Class>/ or Test/<Class>/ images under {}",
+            root.display()
+        )));
     }
     Ok(images)
 }

@@ -64,8 +64,7 @@ pub fn plan(photos: &[(String, String)], views: u32, test_percent: u32) -> Vec<P
     let name_hash = |name: &str| SplitMix::for_view(name, u32::MAX).next_u64();
     let mut out = Vec::new();
     for (photo, (name, class)) in photos.iter().enumerate() {
-        let mut siblings: Vec<&str> =
-            photos.iter().filter(|(_, c)| c == class).map(|(n, _)| n.as_str()).collect();
+        let mut siblings: Vec<&str> = photos.iter().filter(|(_, c)| c == class).map(|(n, _)| n.as_str()).collect();
         if siblings.len() == 1 {
             out.extend((0..views).map(|view| {
                 let test = view > 0 && SplitMix::for_view(name, view).next_u64() % 100 < u64::from(test_percent);

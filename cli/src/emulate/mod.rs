@@ -124,7 +124,8 @@ pub fn run(config: &EmulateConfig) -> Result<EmulateReport> {
     let embedder = load_embedder(&config.model).context("loading the model")?;
     let model_id = embedder.model_id().parse().context("model id")?;
     let ids: Vec<String> = (0..config.phones).map(|i| format!("phone-{i:02}")).collect();
-    let secrets: HashMap<String, Vec<u8>> = ids.iter().map(|id| (id.clone(), device_secret(&config.workdir, id))).collect();
+    let secrets: HashMap<String, Vec<u8>> =
+        ids.iter().map(|id| (id.clone(), device_secret(&config.workdir, id))).collect();
     let stack = LocalStack::start(&config.workdir, secrets.clone(), model_id, embedder.dim() as u32)?;
     let mut phones = ids
         .iter()
@@ -166,8 +167,15 @@ pub fn run(config: &EmulateConfig) -> Result<EmulateReport> {
     })
 }
 
-fn open_phone(config: &EmulateConfig, stack: &LocalStack, id: &str, secret: Vec<u8>, embedder: &Embedder) -> Result<Phone> {
-    let mut device = DeviceConfig::new(config.workdir.join("phones").join(id), stack.url.clone(), id, secret, stack.public_key());
+fn open_phone(
+    config: &EmulateConfig,
+    stack: &LocalStack,
+    id: &str,
+    secret: Vec<u8>,
+    embedder: &Embedder,
+) -> Result<Phone> {
+    let mut device =
+        DeviceConfig::new(config.workdir.join("phones").join(id), stack.url.clone(), id, secret, stack.public_key());
     device.batch_rows = config.batch_rows;
     device.backoff = Backoff { base: Duration::from_millis(50), max: Duration::from_secs(1), attempts: 5 };
     let client = FruitsClient::with_embedder(device, embedder.clone())?;

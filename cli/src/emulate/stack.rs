@@ -70,9 +70,13 @@ impl LocalStack {
             model_id: Some(self.model_id),
             run_id: run_id.into(),
             signing_key: Some(self.signing_key.clone()),
-            head: Some(HeadTraining { options: HeadOptions::default(), catalogue: fruits_aggregator::catalogue::bundled()? }),
+            head: Some(HeadTraining {
+                options: HeadOptions::default(),
+                catalogue: fruits_aggregator::catalogue::bundled()?,
+            }),
         };
-        let report = run(&*self.store, &*self.store, &opts, &indicatif::ProgressBar::hidden()).context("aggregator run")?;
+        let report =
+            run(&*self.store, &*self.store, &opts, &indicatif::ProgressBar::hidden()).context("aggregator run")?;
         Ok(report.published.map(|p| p.manifest.version))
     }
 

@@ -35,7 +35,8 @@ pub fn minimize(f: impl Fn(&[f64]) -> (f64, Vec<f64>), x0: Vec<f64>, stop: Stopp
     let (mut value, mut grad) = f(&x);
     let mut history: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::with_capacity(HISTORY);
     let mut iterations = 0;
-    while iterations < stop.max_iterations && grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) > stop.gradient_tolerance {
+    while iterations < stop.max_iterations && grad.iter().fold(0.0f64, |m, g| m.max(g.abs())) > stop.gradient_tolerance
+    {
         iterations += 1;
         let direction = two_loop(&grad, &history);
         let slope = dot(&direction, &grad);

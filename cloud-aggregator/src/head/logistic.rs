@@ -103,14 +103,37 @@ fn standardisation(examples: &Examples) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Mean cross-entropy plus penalty, and its gradient, at `theta = [W | b]`.
-fn loss_and_gradient(theta: &[f64], z: &[f64], labels: &[u32], n: usize, d: usize, c: usize, l2: f64) -> (f64, Vec<f64>) {
+fn loss_and_gradient(
+    theta: &[f64],
+    z: &[f64],
+    labels: &[u32],
+    n: usize,
+    d: usize,
+    c: usize,
+    l2: f64,
+) -> (f64, Vec<f64>) {
     let (w, b) = theta.split_at(c * d);
     let mut logits = vec![0f64; n * c];
     // logits (n x c) = Z (n x d) * W^T (d x c).
     // SAFETY: Z holds n x d values (row stride d), W holds c x d values read as its
     // d x c transpose (row stride 1, column stride d), logits holds n x c (stride c).
     unsafe {
-        matrixmultiply::dgemm(n, d, c, 1.0, z.as_ptr(), d as isize, 1, w.as_ptr(), 1, d as isize, 0.0, logits.as_mut_ptr(), c as isize, 1);
+        matrixmultiply::dgemm(
+            n,
+            d,
+            c,
+            1.0,
+            z.as_ptr(),
+            d as isize,
+            1,
+            w.as_ptr(),
+            1,
+            d as isize,
+            0.0,
+            logits.as_mut_ptr(),
+            c as isize,
+            1,
+        );
     }
     let mut loss = 0.0;
     for (row, &label) in logits.chunks_exact_mut(c).zip(labels) {
@@ -128,7 +151,22 @@ fn loss_and_gradient(theta: &[f64], z: &[f64], labels: &[u32], n: usize, d: usiz
     // SAFETY: G (in `logits`) holds n x c values read as its c x n transpose, Z holds
     // n x d (stride d), gW holds c x d (stride d).
     unsafe {
-        matrixmultiply::dgemm(c, n, d, 1.0, logits.as_ptr(), 1, c as isize, z.as_ptr(), d as isize, 1, 0.0, gw.as_mut_ptr(), d as isize, 1);
+        matrixmultiply::dgemm(
+            c,
+            n,
+            d,
+            1.0,
+            logits.as_ptr(),
+            1,
+            c as isize,
+            z.as_ptr(),
+            d as isize,
+            1,
+            0.0,
+            gw.as_mut_ptr(),
+            d as isize,
+            1,
+        );
     }
     gw.iter_mut().zip(w).for_each(|(g, w)| *g += l2 * w);
     for row in logits.chunks_exact(c) {

@@ -245,13 +245,17 @@ mod tests {
         assert_eq!(one_class.unwrap_err(), HeadTrainError::TooFewClasses(1));
         let no_heldout = train(&[0.0, 1.0], 1, &[0, 1], &classes, &[false, false], &opts);
         assert_eq!(no_heldout.unwrap_err(), HeadTrainError::NoHeldOutRows { rows: 2 });
-        assert!(matches!(train(&[0.0], 1, &[0, 1], &classes, &[false, true], &opts), Err(HeadTrainError::Shape { .. })));
+        assert!(matches!(
+            train(&[0.0], 1, &[0, 1], &classes, &[false, true], &opts),
+            Err(HeadTrainError::Shape { .. })
+        ));
     }
 
     #[test]
     fn a_separable_problem_is_learnt_and_calibrated() {
         let classes = vec!["Low".to_string(), "High".to_string()];
-        let features: Vec<f32> = (0..200).map(|i| if i % 2 == 0 { -1.0 } else { 1.0 } + (i as f32 * 0.37).sin() * 0.3).collect();
+        let features: Vec<f32> =
+            (0..200).map(|i| if i % 2 == 0 { -1.0 } else { 1.0 } + (i as f32 * 0.37).sin() * 0.3).collect();
         let labels: Vec<u32> = (0..200).map(|i| i % 2).collect();
         let heldout: Vec<bool> = (0..200).map(|i| i % 5 == 0).collect();
         let trained = train(&features, 1, &labels, &classes, &heldout, &HeadOptions::default()).unwrap();

@@ -159,7 +159,13 @@ pub fn projection_version(body: &[u8]) -> Option<u32> {
 /// same key. `projection_k` is the width of the published projection the shard's
 /// codes claim to come from (`None` when that version was never published for this
 /// model): codes of any other width are refused.
-pub fn check_batch(policy: &Policy, device: &str, batch_id: &str, body: &[u8], projection_k: Option<u32>) -> Result<String, IngestError> {
+pub fn check_batch(
+    policy: &Policy,
+    device: &str,
+    batch_id: &str,
+    body: &[u8],
+    projection_k: Option<u32>,
+) -> Result<String, IngestError> {
     if body.len() > policy.max_body {
         return Err(IngestError::Oversized(body.len()));
     }

@@ -63,7 +63,10 @@ impl DevicesFile {
             .iter()
             .map(|d| {
                 anyhow::ensure!(check::safe_segment(&d.id), "device id {:?} is not a safe key segment", d.id);
-                Ok((d.id.clone(), hex::decode(&d.secret).map_err(|_| anyhow::anyhow!("device {}: secret is not hex", d.id))?))
+                Ok((
+                    d.id.clone(),
+                    hex::decode(&d.secret).map_err(|_| anyhow::anyhow!("device {}: secret is not hex", d.id))?,
+                ))
             })
             .collect()
     }
@@ -94,7 +97,15 @@ pub struct Ingest {
 impl Ingest {
     /// A service writing to `storage` for the given devices and policy.
     pub fn new(storage: Arc<dyn Storage + Send>, devices: HashMap<String, Vec<u8>>, policy: Policy) -> Arc<Self> {
-        Arc::new(Self { storage, devices, policy, nonces: Mutex::default(), rate: Mutex::default(), projection_widths: Mutex::default(), stats: Stats::default() })
+        Arc::new(Self {
+            storage,
+            devices,
+            policy,
+            nonces: Mutex::default(),
+            rate: Mutex::default(),
+            projection_widths: Mutex::default(),
+            stats: Stats::default(),
+        })
     }
 
     /// The HTTP routes.
@@ -120,7 +131,12 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
-async fn upload(State(s): State<Arc<Ingest>>, Path(batch_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn upload(
+    State(s): State<Arc<Ingest>>,
+    Path(batch_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let h = AuthHeaders {
         device: header_str(&headers, auth::H_DEVICE),
         timestamp: header_str(&headers, auth::H_TIMESTAMP),
@@ -162,7 +178,11 @@ async fn upload(State(s): State<Arc<Ingest>>, Path(batch_id): Path<String>, head
     match tokio::task::spawn_blocking(move || storage.put(&stored_key, &body)).await {
         Ok(Ok(())) => {
             s.stats.stored.fetch_add(1, Ordering::Relaxed);
-            (StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "key": key }).to_string())
+            (
+                StatusCode::CREATED,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "key": key }).to_string(),
+            )
                 .into_response()
         }
         Ok(Err(e)) => {
@@ -208,7 +228,11 @@ async fn model_file(State(s): State<Arc<Ingest>>, Path(file): Path<String>, head
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
     }
     let content_type = if file.ends_with(".json") { "application/json" } else { "application/octet-stream" };
-    (StatusCode::OK, [(header::ETAG, etag_value), (header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes)
+    (
+        StatusCode::OK,
+        [(header::ETAG, etag_value), (header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        bytes,
+    )
         .into_response()
 }
 

@@ -140,8 +140,12 @@ pub fn compute(
         let codes = artifact.project(row);
         [0, 1, 2].map(|i| codes.get(i).copied().unwrap_or(0.0))
     };
-    let mut points: Vec<Point> =
-        labelled.rows().chunks_exact(d).zip(labelled.labels()).map(|(row, &class)| Point { pc: pc3(row), class }).collect();
+    let mut points: Vec<Point> = labelled
+        .rows()
+        .chunks_exact(d)
+        .zip(labelled.labels())
+        .map(|(row, &class)| Point { pc: pc3(row), class })
+        .collect();
     points.extend(unlabelled.chunks_exact(d).map(|row| Point { pc: pc3(row), class: unlabelled_class }));
     let mut cumulative = 0.0;
     let scree = artifact
@@ -163,8 +167,16 @@ pub fn compute(
             bytes_per_photo: bytes_per_photo(k, Encoding::ProjectedF16 { projection_version: 1 }),
         })
         .collect();
-    bytes.push(BytesAtK { k: artifact.dim, encoding: "f16 embedding", bytes_per_photo: bytes_per_photo(artifact.dim, Encoding::F16) });
-    bytes.push(BytesAtK { k: artifact.dim, encoding: "f32 embedding", bytes_per_photo: bytes_per_photo(artifact.dim, Encoding::F32) });
+    bytes.push(BytesAtK {
+        k: artifact.dim,
+        encoding: "f16 embedding",
+        bytes_per_photo: bytes_per_photo(artifact.dim, Encoding::F16),
+    });
+    bytes.push(BytesAtK {
+        k: artifact.dim,
+        encoding: "f32 embedding",
+        bytes_per_photo: bytes_per_photo(artifact.dim, Encoding::F32),
+    });
     ReportData {
         projection_version: artifact.version,
         k: artifact.k,
@@ -186,7 +198,12 @@ pub fn compute(
 
 /// Held-out accuracy of heads on the first `w` codes for each width, then on the
 /// full embeddings; empty when the labelled rows cannot train a head.
-fn accuracy_curve(artifact: &ProjectionArtifact, set: &LabelledSet, widths: &[u32], options: &HeadOptions) -> Vec<AccuracyAtK> {
+fn accuracy_curve(
+    artifact: &ProjectionArtifact,
+    set: &LabelledSet,
+    widths: &[u32],
+    options: &HeadOptions,
+) -> Vec<AccuracyAtK> {
     if set.is_empty() {
         return Vec::new();
     }
@@ -197,11 +214,21 @@ fn accuracy_curve(artifact: &ProjectionArtifact, set: &LabelledSet, widths: &[u3
     for &w in widths {
         let codes: Vec<f32> = all_codes.chunks_exact(k).flat_map(|c| c[..w as usize].iter().copied()).collect();
         if let Ok(t) = head::train(&codes, w as usize, set.labels(), set.classes(), &heldout, options) {
-            curve.push(AccuracyAtK { k: w, full: false, accuracy: t.metrics.heldout_accuracy, heldout_rows: t.metrics.heldout_rows });
+            curve.push(AccuracyAtK {
+                k: w,
+                full: false,
+                accuracy: t.metrics.heldout_accuracy,
+                heldout_rows: t.metrics.heldout_rows,
+            });
         }
     }
     if let Ok(t) = head::train(set.rows(), set.dim(), set.labels(), set.classes(), &heldout, options) {
-        curve.push(AccuracyAtK { k: artifact.dim, full: true, accuracy: t.metrics.heldout_accuracy, heldout_rows: t.metrics.heldout_rows });
+        curve.push(AccuracyAtK {
+            k: artifact.dim,
+            full: true,
+            accuracy: t.metrics.heldout_accuracy,
+            heldout_rows: t.metrics.heldout_rows,
+        });
     }
     curve
 }

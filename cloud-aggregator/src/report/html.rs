@@ -113,7 +113,12 @@ fn table(head: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
 }
 
 /// The page, with the variance and accuracy charts (PNG bytes) inline.
-pub fn page(data: &ReportData, run: &str, variance_png: &[u8], accuracy_png: &[u8]) -> Result<String, serde_json::Error> {
+pub fn page(
+    data: &ReportData,
+    run: &str,
+    variance_png: &[u8],
+    accuracy_png: &[u8],
+) -> Result<String, serde_json::Error> {
     let n = data.classes.len();
     let colours: Vec<String> = data
         .classes
@@ -179,7 +184,15 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (plain, encoded) in cases {
             assert_eq!(base64(plain.as_bytes()), encoded);
         }

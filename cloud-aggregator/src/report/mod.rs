@@ -45,12 +45,19 @@ pub struct Written {
 
 /// Reads the published projection and every embedding shard of `input`, and
 /// writes the report under `reports/<run>/` of `output`. `font` is a TrueType file.
-pub fn write(input: &dyn Storage, output: &dyn Storage, run: &str, font: Vec<u8>, options: &HeadOptions) -> anyhow::Result<Written> {
+pub fn write(
+    input: &dyn Storage,
+    output: &dyn Storage,
+    run: &str,
+    font: Vec<u8>,
+    options: &HeadOptions,
+) -> anyhow::Result<Written> {
     png::register_font(font)?;
     let latest_key = format!("{PROJECTION_PREFIX}latest.json");
-    let latest: serde_json::Value =
-        serde_json::from_slice(&output.get(&latest_key).with_context(|| format!("reading {latest_key}: run the aggregator first"))?)
-            .context("latest.json is not JSON")?;
+    let latest: serde_json::Value = serde_json::from_slice(
+        &output.get(&latest_key).with_context(|| format!("reading {latest_key}: run the aggregator first"))?,
+    )
+    .context("latest.json is not JSON")?;
     let key = latest["key"].as_str().context("latest.json names no artifact")?;
     let artifact = ProjectionArtifact::decode(&output.get(key).with_context(|| format!("reading {key}"))?)?;
     let components_for: Vec<VarianceThreshold> =

@@ -62,7 +62,8 @@ fn draw_err<E: std::fmt::Debug>(picture: &'static str) -> impl Fn(E) -> DrawErro
 }
 
 fn encode(picture: &'static str, buffer: Vec<u8>, (w, h): (u32, u32)) -> Result<Vec<u8>, DrawError> {
-    let image = image::RgbImage::from_raw(w, h, buffer).ok_or_else(|| DrawError::Draw { picture, detail: "buffer size".into() })?;
+    let image = image::RgbImage::from_raw(w, h, buffer)
+        .ok_or_else(|| DrawError::Draw { picture, detail: "buffer size".into() })?;
     let mut png = Vec::new();
     image
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
@@ -136,12 +137,8 @@ pub fn scatter_3d(data: &ReportData) -> Result<Vec<u8>, DrawError> {
                 Circle::new((f64::from(p.pc[0]), f64::from(p.pc[2]), f64::from(p.pc[1])), 3, colour.mix(0.8).filled())
             }))
             .map_err(&err)?;
-        let axes_note = format!(
-            "x: PC1 ({:.1}%)   y: PC2 ({:.1}%)   depth: PC3 ({:.1}%)",
-            ratio(0),
-            ratio(1),
-            ratio(2)
-        );
+        let axes_note =
+            format!("x: PC1 ({:.1}%)   y: PC2 ({:.1}%)   depth: PC3 ({:.1}%)", ratio(0), ratio(1), ratio(2));
         plot.draw(&Text::new(axes_note, (20, 770), (FAMILY, 15).into_font().color(&BLACK))).map_err(&err)?;
         legend.draw(&Text::new("Fruit", (10, 40), (FAMILY, 18).into_font().color(&BLACK))).map_err(&err)?;
         for (i, class) in data.classes.iter().enumerate() {
@@ -235,15 +232,20 @@ pub fn accuracy(data: &ReportData) -> Result<Vec<u8>, DrawError> {
             .x_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(&err)?;
-        let curve: Vec<(f64, f64)> = data.accuracy.iter().filter(|a| !a.full).map(|a| (f64::from(a.k), a.accuracy)).collect();
+        let curve: Vec<(f64, f64)> =
+            data.accuracy.iter().filter(|a| !a.full).map(|a| (f64::from(a.k), a.accuracy)).collect();
         acc.draw_series(LineSeries::new(curve.clone(), BLUE.stroke_width(2))).map_err(&err)?;
         acc.draw_series(curve.iter().map(|&p| Circle::new(p, 3, BLUE.filled()))).map_err(&err)?;
         for full in data.accuracy.iter().filter(|a| a.full) {
             let p = (f64::from(full.k), full.accuracy);
             acc.draw_series([Circle::new(p, 5, RED.filled())]).map_err(&err)?;
             let label = format!("full {}-d: {:.1}%", full.k, full.accuracy * 100.0);
-            acc.draw_series([Text::new(label, (f64::from(full.k) / 12.0, full.accuracy - 0.08), (FAMILY, 13).into_font())])
-                .map_err(&err)?;
+            acc.draw_series([Text::new(
+                label,
+                (f64::from(full.k) / 12.0, full.accuracy - 0.08),
+                (FAMILY, 13).into_font(),
+            )])
+            .map_err(&err)?;
         }
         let max_bytes = data.bytes.iter().map(|b| b.bytes_per_photo).fold(1.0, f64::max) * 1.5;
         let mut bytes = ChartBuilder::on(&right)
@@ -262,8 +264,12 @@ pub fn accuracy(data: &ReportData) -> Result<Vec<u8>, DrawError> {
             .y_label_formatter(&|v| format!("{v:.0}"))
             .draw()
             .map_err(&err)?;
-        let codes: Vec<(f64, f64)> =
-            data.bytes.iter().filter(|b| b.encoding == "f16 codes").map(|b| (f64::from(b.k), b.bytes_per_photo)).collect();
+        let codes: Vec<(f64, f64)> = data
+            .bytes
+            .iter()
+            .filter(|b| b.encoding == "f16 codes")
+            .map(|b| (f64::from(b.k), b.bytes_per_photo))
+            .collect();
         bytes.draw_series(LineSeries::new(codes.clone(), BLUE.stroke_width(2))).map_err(&err)?;
         bytes.draw_series(codes.iter().map(|&p| Circle::new(p, 3, BLUE.filled()))).map_err(&err)?;
         for (i, full) in data.bytes.iter().filter(|b| b.encoding != "f16 codes").enumerate() {

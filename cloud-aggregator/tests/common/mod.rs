@@ -49,9 +49,13 @@ pub fn sklearn_pca(rows: &[f32], dim: usize, k: usize) -> SkPca {
     let (input, output) = (dir.path().join("rows.f32"), dir.path().join("pca.json"));
     write_f32(&input, rows);
     let n = (rows.len() / dim).to_string();
-    run_py("sklearn_pca.py", &[input.to_str().unwrap(), &n, &dim.to_string(), &k.to_string(), output.to_str().unwrap()]);
+    run_py(
+        "sklearn_pca.py",
+        &[input.to_str().unwrap(), &n, &dim.to_string(), &k.to_string(), output.to_str().unwrap()],
+    );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(output).unwrap()).unwrap();
-    let floats = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>();
+    let floats =
+        |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect::<Vec<f64>>();
     let comps: Vec<f64> = v["components"].as_array().unwrap().iter().flat_map(floats).collect();
     SkPca {
         mean: floats(&v["mean"]),

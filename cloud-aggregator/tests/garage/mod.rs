@@ -76,7 +76,10 @@ impl Garage {
             region: Some(self.env["AWS_REGION"].clone()),
             endpoint: Some(self.env["FRUITS_S3_ENDPOINT"].clone()),
             path_style: true,
-            static_credentials: Some((self.env["AWS_ACCESS_KEY_ID"].clone(), self.env["AWS_SECRET_ACCESS_KEY"].clone())),
+            static_credentials: Some((
+                self.env["AWS_ACCESS_KEY_ID"].clone(),
+                self.env["AWS_SECRET_ACCESS_KEY"].clone(),
+            )),
         }
     }
 

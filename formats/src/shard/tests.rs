@@ -41,12 +41,8 @@ fn f16_shard_round_trips_within_half_precision() {
 
 #[test]
 fn labels_round_trip_and_are_optional_per_row() {
-    let shard = Shard::new(
-        header(3, 2, Encoding::F32, &["apple", "pear"]),
-        values(3, 2),
-        Some(vec![1, NO_LABEL, 0]),
-    )
-    .unwrap();
+    let shard =
+        Shard::new(header(3, 2, Encoding::F32, &["apple", "pear"]), values(3, 2), Some(vec![1, NO_LABEL, 0])).unwrap();
     let back = Shard::decode(&shard.encode()).unwrap();
     assert_eq!(back.label(0), Some("pear"));
     assert_eq!(back.label(1), None);
@@ -100,10 +96,7 @@ fn hostile_declared_sizes_are_refused_before_allocation() {
         Shard::decode(&lying_shard(u32::MAX, 1280)),
         Err(FormatError::LimitExceeded { what: "rows", .. })
     ));
-    assert!(matches!(
-        Shard::decode(&lying_shard(1, u32::MAX)),
-        Err(FormatError::LimitExceeded { what: "dim", .. })
-    ));
+    assert!(matches!(Shard::decode(&lying_shard(1, u32::MAX)), Err(FormatError::LimitExceeded { what: "dim", .. })));
     let mut body = u32::MAX.to_le_bytes().to_vec();
     body.extend_from_slice(&[0u8; 8]);
     assert!(matches!(
@@ -114,9 +107,7 @@ fn hostile_declared_sizes_are_refused_before_allocation() {
 
 #[test]
 fn truncation_anywhere_is_a_typed_error() {
-    let bytes = Shard::new(header(2, 3, Encoding::F32, &["x"]), values(2, 3), Some(vec![0, 0]))
-        .unwrap()
-        .encode();
+    let bytes = Shard::new(header(2, 3, Encoding::F32, &["x"]), values(2, 3), Some(vec![0, 0])).unwrap().encode();
     for cut in 0..bytes.len() {
         assert!(Shard::decode(&bytes[..cut]).is_err(), "cut at {cut} accepted");
     }

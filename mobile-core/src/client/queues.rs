@@ -97,7 +97,13 @@ impl Queues {
     }
 
     /// Appends one entry to the queue for `key`.
-    pub fn push(&mut self, key: QueueKey, values: &[f32], label: Option<&str>, created_unix_ms: u64) -> Result<(), QueueError> {
+    pub fn push(
+        &mut self,
+        key: QueueKey,
+        values: &[f32],
+        label: Option<&str>,
+        created_unix_ms: u64,
+    ) -> Result<(), QueueError> {
         self.get(key)?.push_labelled(values, label, created_unix_ms)
     }
 
@@ -143,7 +149,13 @@ mod tests {
     use super::*;
 
     fn settings() -> QueueSettings {
-        QueueSettings { device_id: "d".into(), model_id: ModelId::of_bytes(b"m"), embedding_dim: 4, batch_rows: 8, max_entries: 100 }
+        QueueSettings {
+            device_id: "d".into(),
+            model_id: ModelId::of_bytes(b"m"),
+            embedding_dim: 4,
+            batch_rows: 8,
+            max_entries: 100,
+        }
     }
 
     #[test]

@@ -8,10 +8,7 @@ use fruits_core::{Embedder, EmbedderOptions, ModelManifest};
 
 /// Repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// Path of the shipped manifest.
@@ -32,30 +29,19 @@ pub fn model_bytes() -> Vec<u8> {
 /// One embedder per test binary.
 pub fn embedder() -> &'static Embedder {
     static E: OnceLock<Embedder> = OnceLock::new();
-    E.get_or_init(|| {
-        Embedder::from_manifest_path(&manifest_path(), EmbedderOptions::default()).unwrap()
-    })
+    E.get_or_init(|| Embedder::from_manifest_path(&manifest_path(), EmbedderOptions::default()).unwrap())
 }
 
 /// The real fruit photos; panics (test failure) with setup instructions if absent.
 pub fn fruit_photos() -> Vec<PathBuf> {
     let dir = repo_root().join("data/tuxpaint/fruit");
     let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}. Run scripts/setup.sh (fetches the photos)",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e}. Run scripts/setup.sh (fetches the photos)", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "png"))
         .collect();
     photos.sort();
-    assert!(
-        photos.len() >= 10,
-        "need >= 10 photos in {}; run scripts/setup.sh",
-        dir.display()
-    );
+    assert!(photos.len() >= 10, "need >= 10 photos in {}; run scripts/setup.sh", dir.display());
     photos
 }
 
