@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+cargo fmt --all --check
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked
 # The SDK through its generated bindings: Kotlin on the JVM (JNA) and Python (pytest).
