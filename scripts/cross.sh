@@ -22,8 +22,9 @@
 #   - the UniFFI `bindings` crate (fruits-ffi): its cdylib, and its golden test (the SDK
 #     facade embeds the golden photo within 1e-3 of the host's values and throws its typed
 #     errors), all in the same invocation so that the library shares the tests' build.
-# Then, with CROSS_LIB_PROFILE=mobile or CROSS_SIZES=1 (the latter also prints the size
-# report for BENCHMARKS.md), the library with the `mobile` profile the apps ship.
+# Then, with CROSS_LIB_PROFILE=mobile (as CI runs it) or CROSS_SIZES=1 (which also prints
+# the size report for BENCHMARKS.md), the library with the `mobile` profile the apps ship,
+# checked to still carry tract's SIMD kernels after LTO.
 # Emulated timings mean nothing: none are taken.
 #
 # ARMv7 and NEON: tract picks its ARMv7 NEON kernels by reading /proc/cpuinfo, and QEMU 7.2
@@ -236,8 +237,8 @@ for t in $TARGETS; do
     # The bindings library. With --release it is the cdylib the golden test above linked
     # against (cargo builds a library's every crate type for its integration tests). The
     # `mobile` profile the apps ship (fat LTO, one codegen unit) shares nothing with that
-    # build: a second full build per target, left to CROSS_LIB_PROFILE=mobile (implied by
-    # CROSS_SIZES=1; BENCHMARKS.md has its figures).
+    # build: a second full build per target, with CROSS_LIB_PROFILE=mobile (CI sets it;
+    # CROSS_SIZES=1 implies it; BENCHMARKS.md has its cost and sizes).
     lib_profile=${CROSS_LIB_PROFILE:-release}
     [ "${CROSS_SIZES:-0}" = 1 ] && lib_profile=mobile
     if [ -n "$lib" ]; then
