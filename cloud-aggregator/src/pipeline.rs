@@ -50,6 +50,21 @@ pub struct SketchStage {
     pub outcomes: Vec<ShardOutcome>,
 }
 
+/// A worker thread's buffers for one shard's bytes and decoded values, reused from
+/// shard to shard. Shards are tens of MB: allocating both afresh for each one cost a
+/// quarter of `aggregator run`'s CPU time in page faults (`perf`, 200,000 x 1280).
+#[derive(Default)]
+struct ReadBuffers {
+    bytes: Vec<u8>,
+    values: Vec<f32>,
+}
+
+thread_local! {
+    /// Taken while a shard is processed and put back after, never borrowed across
+    /// the sketch: rayon may run another shard on this thread while it waits.
+    static READ_BUFFERS: std::cell::Cell<ReadBuffers> = std::cell::Cell::default();
+}
+
 /// Keys of every `*.shard` object under `prefix`, sorted.
 pub fn list_shards(input: &dyn Storage, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut keys = input.list(prefix).context("listing shards")?;
@@ -101,30 +116,35 @@ pub fn sketch_shards(
 ) -> anyhow::Result<SketchStage> {
     let leaf = |i: usize| -> anyhow::Result<SketchStage> {
         let key = &keys[i];
-        let read = input.get(key);
+        let mut buffers = READ_BUFFERS.take();
+        let read = input.get_into(key, &mut buffers.bytes);
         let checked = match &read {
-            Ok(bytes) => validate::check_shard(bytes, expected),
+            Ok(()) => validate::check_shard(&buffers.bytes, expected, std::mem::take(&mut buffers.values)),
             Err(e) => Err(Rejection::Unreadable(e.to_string())),
         };
         progress.inc(1);
-        match checked {
+        let stage = match checked {
             Ok(shard) => {
                 let mut sketch = ScatterSketch::new(expected.model_id, expected.dim);
                 sketch.add_rows(shard.values())?;
+                buffers.values = shard.into_parts().1;
                 let rows = sketch.rows();
-                Ok(SketchStage {
+                SketchStage {
                     sketch: Some(sketch),
                     outcomes: vec![ShardOutcome { key: key.clone(), rows, rejection: None }],
-                })
+                }
             }
             Err(rejection) => {
-                let record = quarantine(output, quarantine_prefix, key, read.ok().as_deref(), &rejection)?;
-                Ok(SketchStage {
+                let bytes = read.is_ok().then_some(buffers.bytes.as_slice());
+                let record = quarantine(output, quarantine_prefix, key, bytes, &rejection)?;
+                SketchStage {
                     sketch: None,
                     outcomes: vec![ShardOutcome { key: key.clone(), rows: 0, rejection: Some(record) }],
-                })
+                }
             }
-        }
+        };
+        READ_BUFFERS.set(buffers);
+        Ok(stage)
     };
     let merge = |a: anyhow::Result<SketchStage>, b: anyhow::Result<SketchStage>| -> anyhow::Result<SketchStage> {
         let (mut a, b) = (a?, b?);
@@ -180,10 +200,12 @@ fn quarantine(
 /// pass and are skipped here), in key order.
 pub fn labelled_rows(input: &dyn Storage, keys: &[String], expected: &Expected) -> anyhow::Result<LabelledSet> {
     let mut set = LabelledSet::new(expected.dim as usize);
+    let mut buffers = ReadBuffers::default();
     for key in keys {
-        let bytes = input.get(key).with_context(|| format!("reading {key}"))?;
-        if let Ok(shard) = validate::check_shard(&bytes, expected) {
+        input.get_into(key, &mut buffers.bytes).with_context(|| format!("reading {key}"))?;
+        if let Ok(shard) = validate::check_shard(&buffers.bytes, expected, std::mem::take(&mut buffers.values)) {
             set.add_shard(&shard);
+            buffers.values = shard.into_parts().1;
         }
     }
     Ok(set)
@@ -310,7 +332,7 @@ mod tests {
         assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 2, 2]);
         assert_eq!(parts.concat(), keys);
         assert_eq!(partition(&keys, 50).len(), 10, "at most one partition per key");
-        assert_eq!(partition(&keys, 0), [keys.clone()]);
+        assert_eq!(partition(&keys, 0), std::slice::from_ref(&keys));
         assert!(partition(&[], 3).is_empty());
     }
 }

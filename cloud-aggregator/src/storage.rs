@@ -2,7 +2,7 @@
 //! same `/`-separated keys (`incoming/<date>/<device>/<batch>.shard`, ...).
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 /// A flat key -> bytes store, as S3 or a directory.
@@ -11,6 +11,13 @@ pub trait Storage: Sync {
     fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
     /// The bytes stored under `key`.
     fn get(&self, key: &str) -> io::Result<Vec<u8>>;
+    /// The bytes stored under `key`, into `buf` (replacing its contents). Stores that
+    /// can fill a buffer in place reuse its capacity: a reader of many large objects
+    /// then allocates (and page-faults) once instead of once per object.
+    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        *buf = self.get(key)?;
+        Ok(())
+    }
     /// Stores `bytes` under `key`, replacing it atomically.
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
 }
@@ -79,6 +86,13 @@ impl Storage for LocalDir {
         fs::read(self.path(key)?)
     }
 
+    fn get_into(&self, key: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        let mut file = fs::File::open(self.path(key)?)?;
+        buf.clear();
+        buf.reserve(file.metadata()?.len() as usize);
+        file.read_to_end(buf).map(drop)
+    }
+
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(key)?;
         let dir = path.parent().expect("a key has a parent directory");
@@ -106,6 +120,9 @@ mod tests {
         assert_eq!(s.list("").unwrap().len(), 4);
         assert_eq!(s.list("nothing/").unwrap(), Vec::<String>::new());
         assert_eq!(s.get("models/x.bin").unwrap(), b"models/x.bin");
+        let mut buf = b"previous contents, longer than the object".to_vec();
+        s.get_into("models/x.bin", &mut buf).unwrap();
+        assert_eq!(buf, b"models/x.bin");
     }
 
     #[test]

@@ -58,9 +58,10 @@ impl Rejection {
     }
 }
 
-/// Decodes `bytes` and checks it against `expected`.
-pub fn check_shard(bytes: &[u8], expected: &Expected) -> Result<Shard, Rejection> {
-    let shard = Shard::decode(bytes)?;
+/// Decodes `bytes` (its values into `values`, see [`Shard::decode_into`]) and checks
+/// it against `expected`.
+pub fn check_shard(bytes: &[u8], expected: &Expected, values: Vec<f32>) -> Result<Shard, Rejection> {
+    let shard = Shard::decode_into(bytes, values)?;
     let h = shard.header();
     if let Encoding::ProjectedF16 { projection_version } = h.encoding {
         return Err(Rejection::Projected(projection_version));

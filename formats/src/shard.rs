@@ -167,6 +167,13 @@ impl Shard {
 
     /// Decodes a stored shard, refusing anything malformed, oversized or non-finite.
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
+        Self::decode_into(bytes, Vec::new())
+    }
+
+    /// [`decode`](Self::decode), with the values written into `values` (cleared
+    /// first): a caller decoding shard after shard hands back the buffer of the last
+    /// one ([`into_parts`](Self::into_parts)) and allocates nothing more.
+    pub fn decode_into(bytes: &[u8], mut values: Vec<f32>) -> Result<Self, FormatError> {
         let body = codec::open_frame(&SHARD_FRAME, bytes)?;
         let header = decode_header(body)?;
         let (header_len, rest) = (4 + read_u32(body) as usize, body.len() as u64);
@@ -177,14 +184,15 @@ impl Shard {
             return Err(FormatError::LengthMismatch { declared, actual: rest });
         }
         let payload = &body[header_len..header_len + payload_len as usize];
-        let values: Vec<f32> = match header.encoding {
+        values.clear();
+        match header.encoding {
             Encoding::F32 => {
-                payload.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect()
+                values.extend(payload.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))))
             }
             Encoding::F16 | Encoding::ProjectedF16 { .. } => {
-                payload.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect()
+                values.extend(payload.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()))
             }
-        };
+        }
         let labels = (label_len > 0).then(|| {
             body[header_len + payload_len as usize..]
                 .chunks_exact(2)
@@ -255,6 +263,10 @@ fn check_header(h: &ShardHeader) -> Result<(), FormatError> {
 }
 
 fn check_finite(values: &[f32], dim: u32) -> Result<(), FormatError> {
+    // A branch-free pass first (it vectorises); the position only when it fails.
+    if values.iter().fold(true, |all, v| all & v.is_finite()) {
+        return Ok(());
+    }
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(FormatError::NonFinite { row: (i / dim as usize) as u32, col: (i % dim as usize) as u32 }),

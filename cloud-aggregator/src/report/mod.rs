@@ -75,7 +75,7 @@ fn embeddings(input: &dyn Storage, artifact: &ProjectionArtifact) -> anyhow::Res
     let mut unlabelled = Vec::new();
     for key in pipeline::list_shards(input, "incoming/")? {
         let bytes = input.get(&key).with_context(|| format!("reading {key}"))?;
-        let Ok(shard) = validate::check_shard(&bytes, &expected) else { continue };
+        let Ok(shard) = validate::check_shard(&bytes, &expected, Vec::new()) else { continue };
         labelled.add_shard(&shard);
         for i in (0..shard.header().rows as usize).filter(|&i| shard.label(i).is_none()) {
             unlabelled.extend_from_slice(shard.row(i));

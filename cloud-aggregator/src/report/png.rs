@@ -52,7 +52,7 @@ pub fn class_colour(i: usize, n: usize, name: &str) -> RGBColor {
     if name == UNLABELLED {
         return RGBColor(150, 150, 150);
     }
-    let hsl = HSLColor(i as f64 / n.max(1) as f64, 0.75, if i % 2 == 0 { 0.45 } else { 0.35 });
+    let hsl = HSLColor(i as f64 / n.max(1) as f64, 0.75, if i.is_multiple_of(2) { 0.45 } else { 0.35 });
     let (r, g, b) = hsl.rgb();
     RGBColor(r, g, b)
 }

@@ -28,6 +28,17 @@ fn f32_shard_round_trips_exactly() {
 }
 
 #[test]
+fn decoding_into_a_used_buffer_replaces_its_contents() {
+    let big = Shard::new(header(6, 5, Encoding::F32, &[]), values(6, 5).iter().map(|v| v + 9.0).collect(), None);
+    let small = Shard::new(header(3, 5, Encoding::F32, &[]), values(3, 5), None).unwrap();
+    let buffer = Shard::decode(&big.unwrap().encode()).unwrap().into_parts().1;
+    let capacity = buffer.capacity();
+    let back = Shard::decode_into(&small.encode(), buffer).unwrap();
+    assert_eq!(back, small);
+    assert_eq!(back.into_parts().1.capacity(), capacity, "the buffer was reused, not reallocated");
+}
+
+#[test]
 fn f16_shard_round_trips_within_half_precision() {
     let shard = Shard::new(header(4, 8, Encoding::F16, &[]), values(4, 8), None).unwrap();
     let bytes = shard.encode();
