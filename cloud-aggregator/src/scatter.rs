@@ -59,6 +59,11 @@ impl PanelBlock {
         Self { dim, rows: 0, values: Vec::new() }
     }
 
+    /// Values per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Replaces the contents with `rows` (row-major, `dim` wide) minus `mean`,
     /// computed in `f64` and rounded to `f32`.
     ///

@@ -62,6 +62,14 @@ pub enum SketchError {
     },
 }
 
+thread_local! {
+    /// The panel buffer of [`ScatterSketch::add_rows`], kept between calls so that a
+    /// caller feeding rows block by block does not allocate a block each time. Taken
+    /// and put back, never borrowed across the scatter update (rayon may run another
+    /// `add_rows` on this thread meanwhile).
+    static CENTRED: std::cell::Cell<Option<PanelBlock>> = const { std::cell::Cell::new(None) };
+}
+
 /// A mergeable summary of embeddings from one model: `n`, mean and scatter matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScatterSketch {
@@ -120,7 +128,7 @@ impl ScatterSketch {
         if !values.len().is_multiple_of(d) {
             return Err(SketchError::DimMismatch { expected: d as u32, found: (values.len() % d) as u32 });
         }
-        let mut centred = PanelBlock::new(d);
+        let mut centred = CENTRED.take().filter(|b| b.dim() == d).unwrap_or_else(|| PanelBlock::new(d));
         for block in values.chunks(BLOCK_ROWS * d) {
             let nb = (block.len() / d) as f64;
             let mut block_mean = vec![0.0f64; d];
@@ -132,6 +140,7 @@ impl ScatterSketch {
             let (c, delta) = self.absorb_moments(nb, &block_mean);
             self.scatter.add_block(&centred, c, &delta);
         }
+        CENTRED.set(Some(centred));
         Ok(())
     }
 

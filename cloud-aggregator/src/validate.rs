@@ -1,6 +1,6 @@
 //! Which shards a run accepts, and the typed reason for refusing the others.
 
-use fruits_formats::{Encoding, FormatError, ModelId, Shard};
+use fruits_formats::{Encoding, FormatError, ModelId, Shard, ShardHeader, ShardView};
 use serde::{Deserialize, Serialize};
 
 /// What every accepted shard must agree on.
@@ -62,7 +62,19 @@ impl Rejection {
 /// it against `expected`.
 pub fn check_shard(bytes: &[u8], expected: &Expected, values: Vec<f32>) -> Result<Shard, Rejection> {
     let shard = Shard::decode_into(bytes, values)?;
-    let h = shard.header();
+    check_header(shard.header(), expected)?;
+    Ok(shard)
+}
+
+/// Parses `bytes` and checks its header against `expected`; the values are checked
+/// as they are read ([`ShardView::rows_into`]).
+pub fn check_view<'a>(bytes: &'a [u8], expected: &Expected) -> Result<ShardView<'a>, Rejection> {
+    let view = ShardView::parse(bytes)?;
+    check_header(view.header(), expected)?;
+    Ok(view)
+}
+
+fn check_header(h: &ShardHeader, expected: &Expected) -> Result<(), Rejection> {
     if let Encoding::ProjectedF16 { projection_version } = h.encoding {
         return Err(Rejection::Projected(projection_version));
     }
@@ -72,7 +84,7 @@ pub fn check_shard(bytes: &[u8], expected: &Expected, values: Vec<f32>) -> Resul
     if h.dim != expected.dim {
         return Err(Rejection::WrongDim { expected: expected.dim, found: h.dim });
     }
-    Ok(shard)
+    Ok(())
 }
 
 /// What a valid embedding shard's header promises, if it is one.

@@ -30,5 +30,5 @@ pub use catalogue::{FruitInfo, Nutrition};
 pub use error::FormatError;
 pub use head::{HeadError, Prediction, RecognitionHead};
 pub use model_id::ModelId;
-pub use shard::{Encoding, Shard, ShardHeader};
+pub use shard::{Encoding, Shard, ShardHeader, ShardView};
 pub use signed::{ProjectionManifest, VerifyError, sign_artifact, verify_published};

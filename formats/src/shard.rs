@@ -174,6 +174,32 @@ impl Shard {
     /// first): a caller decoding shard after shard hands back the buffer of the last
     /// one ([`into_parts`](Self::into_parts)) and allocates nothing more.
     pub fn decode_into(bytes: &[u8], mut values: Vec<f32>) -> Result<Self, FormatError> {
+        let view = ShardView::parse(bytes)?;
+        view.rows_into(0..view.header.rows as usize, &mut values)?;
+        let ShardView { header, labels, .. } = view;
+        Ok(Self { header, values, labels })
+    }
+
+    /// Reads only the header of a stored shard (its frame and checksum are verified).
+    pub fn decode_header(bytes: &[u8]) -> Result<ShardHeader, FormatError> {
+        decode_header(codec::open_frame(&SHARD_FRAME, bytes)?)
+    }
+}
+
+/// A stored shard checked in everything but its values (frame, checksum, header,
+/// declared lengths, labels), borrowing the payload: a reader decodes the rows it
+/// wants when it wants them ([`rows_into`](Self::rows_into)), block by block while
+/// they are in cache, instead of the whole shard at once.
+#[derive(Debug, Clone)]
+pub struct ShardView<'a> {
+    header: ShardHeader,
+    payload: &'a [u8],
+    labels: Option<Vec<u16>>,
+}
+
+impl<'a> ShardView<'a> {
+    /// Parses `bytes`, refusing anything malformed or oversized; values are not read.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
         let body = codec::open_frame(&SHARD_FRAME, bytes)?;
         let header = decode_header(body)?;
         let (header_len, rest) = (4 + read_u32(body) as usize, body.len() as u64);
@@ -184,27 +210,46 @@ impl Shard {
             return Err(FormatError::LengthMismatch { declared, actual: rest });
         }
         let payload = &body[header_len..header_len + payload_len as usize];
-        values.clear();
-        match header.encoding {
-            Encoding::F32 => {
-                values.extend(payload.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))))
-            }
-            Encoding::F16 | Encoding::ProjectedF16 { .. } => {
-                values.extend(payload.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()))
-            }
-        }
         let labels = (label_len > 0).then(|| {
             body[header_len + payload_len as usize..]
                 .chunks_exact(2)
                 .map(|b| u16::from_le_bytes([b[0], b[1]]))
                 .collect::<Vec<u16>>()
         });
-        Self::new(header, values, labels)
+        if let Some(l) = &labels {
+            check_labels(l, &header)?;
+        }
+        Ok(Self { header, payload, labels })
     }
 
-    /// Reads only the header of a stored shard (its frame and checksum are verified).
-    pub fn decode_header(bytes: &[u8]) -> Result<ShardHeader, FormatError> {
-        decode_header(codec::open_frame(&SHARD_FRAME, bytes)?)
+    /// The header.
+    pub fn header(&self) -> &ShardHeader {
+        &self.header
+    }
+
+    /// Rows `rows` widened to `f32` into `out` (cleared first), refusing a non-finite
+    /// value (its position is counted from the shard's first row).
+    ///
+    /// # Panics
+    /// If `rows` goes past the shard's row count.
+    pub fn rows_into(&self, rows: std::ops::Range<usize>, out: &mut Vec<f32>) -> Result<(), FormatError> {
+        assert!(rows.end <= self.header.rows as usize, "rows {rows:?} of a {}-row shard", self.header.rows);
+        let dim = self.header.dim as usize;
+        let size = self.header.encoding.value_size();
+        let bytes = &self.payload[rows.start * dim * size..rows.end * dim * size];
+        out.clear();
+        match self.header.encoding {
+            Encoding::F32 => {
+                out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))))
+            }
+            Encoding::F16 | Encoding::ProjectedF16 { .. } => {
+                out.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()))
+            }
+        }
+        check_finite(out, self.header.dim).map_err(|e| match e {
+            FormatError::NonFinite { row, col } => FormatError::NonFinite { row: row + rows.start as u32, col },
+            other => other,
+        })
     }
 }
 

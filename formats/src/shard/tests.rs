@@ -83,6 +83,25 @@ fn non_finite_values_are_refused_with_their_position() {
 }
 
 #[test]
+fn a_view_decodes_any_rows_and_places_a_non_finite_value_in_the_shard() {
+    let v = values(5, 4);
+    let good = Shard::new(header(5, 4, Encoding::F32, &[]), v.clone(), None).unwrap().encode();
+    let view = ShardView::parse(&good).unwrap();
+    let mut rows = vec![7.0; 100];
+    view.rows_into(3..5, &mut rows).unwrap();
+    assert_eq!(rows, &v[12..20]);
+    // Smuggle a NaN into row 4 behind a valid checksum: rows 0..3 still decode.
+    let mut body = codec::open_frame(&SHARD_FRAME, &good).unwrap().to_vec();
+    let at = body.len() - 4 * 3;
+    body[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let bad = codec::seal_frame(&SHARD_FRAME, &body);
+    let view = ShardView::parse(&bad).unwrap();
+    view.rows_into(0..3, &mut rows).unwrap();
+    assert_eq!(view.rows_into(3..5, &mut rows).unwrap_err(), FormatError::NonFinite { row: 4, col: 1 });
+    assert_eq!(Shard::decode(&bad).unwrap_err(), FormatError::NonFinite { row: 4, col: 1 });
+}
+
+#[test]
 fn inconsistent_shards_cannot_be_built() {
     assert!(Shard::new(header(3, 4, Encoding::F32, &[]), values(2, 4), None).is_err());
     assert!(Shard::new(header(2, 4, Encoding::F32, &["a"]), values(2, 4), None).is_err());
