@@ -41,7 +41,7 @@ pub struct Eigenpairs {
 /// The top `k` eigenpairs of the symmetric `cov` (`1 <= k <= d`).
 ///
 /// The randomized solver computes the full spectrum as eigenvalues only
-/// ([`eigenvalues`]), which is several times cheaper than the exact solver's
+/// ([`symmetric_eigen`] without vectors), which is several times cheaper than the exact solver's
 /// vectors and gives the 90/95/99% thresholds exactly. It runs on a second thread
 /// beside the subspace iteration.
 pub fn top_k(cov: &DMatrix<f64>, k: usize, solver: Solver) -> Eigenpairs {
@@ -126,7 +126,7 @@ fn subspace_iteration(cov: &DMatrix<f64>, k: usize, seed: u64) -> (Vec<f64>, DMa
         }
     }
     let mut q = (cov * &start).qr().compute_thin_Q();
-    let mut best = (Vec::new(), DMatrix::zeros(d, k));
+    let mut best = (Vec::new(), Mat::<f64>::zeros(d, k));
     for _ in 0..MAX_ITERATIONS {
         let y = cov * &q;
         let t = q.transpose() * &y;
@@ -143,13 +143,14 @@ fn subspace_iteration(cov: &DMatrix<f64>, k: usize, seed: u64) -> (Vec<f64>, DMa
             let residual: f64 = (0..d).map(|r| (images[(r, c)] - vectors[(r, c)] * values[c]).powi(2)).sum();
             residual.sqrt() <= TOL * scale
         });
-        best = (values, DMatrix::from_fn(d, k, |r, c| vectors[(r, c)]));
+        best = (values, vectors);
         if converged {
             break;
         }
         q = y.qr().compute_thin_Q();
     }
-    best
+    let (values, vectors) = best;
+    (values, DMatrix::from_fn(d, k, |r, c| vectors[(r, c)]))
 }
 
 #[cfg(test)]

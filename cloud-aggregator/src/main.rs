@@ -19,8 +19,8 @@ fn main() -> anyhow::Result<()> {
 /// of handing it back to the kernel: every shard allocates the same large buffers (a
 /// 13 MB sketch in 128 KB tiles, block panels) and frees them at its merge, and with
 /// glibc's defaults (mmap above 128 KB, heap trimmed above 256 KB free) each cycle
-/// page-faulted them in again. On the 200,000-row benchmark: 1.37 -> 1.18 s, system
-/// time 0.50 -> 0.23 s, peak RSS 299 -> 240 MB (`bench/pca/run.sh`, BENCHMARKS.md).
+/// page-faulted them in again. On the 200,000-row benchmark: 1.32 -> 1.14 s, system
+/// time 0.50 -> 0.22 s, peak RSS 299 -> 240 MB (`bench/pca/run.sh`, BENCHMARKS.md).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
     const MIB: libc::c_int = 1 << 20;
