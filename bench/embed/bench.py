@@ -3,7 +3,12 @@
 side by side in ONE run, interleaved, single thread, batch 1, same ONNX file and
 the same preprocessed tensors. Prints one JSON object.
 
-Usage: bench.py BENCH_BIN OUT_DIR [--rounds R] [--per-round K] [--variants a,b]
+Usage: bench.py BENCH_BIN OUT_DIR [--rounds R] [--per-round K] [--variants a,b] [--keras]
+
+--keras adds the original prototype's stack to the same interleaved rounds: Keras
+MobileNetV2 (include_top=False, average pooling: the same 1280-d embedding) on
+TensorFlow, one intra-op and one inter-op thread, a traced `tf.function`. Its weights
+are random (ImageNet weights need the internet), which changes no operation's cost.
 """
 import argparse
 import json
@@ -39,6 +44,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--per-round", type=int, default=20)
     ap.add_argument("--variants", default="symbolic,batch1")
+    ap.add_argument("--keras", action="store_true", help="also time Keras MobileNetV2 on TensorFlow")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: infer,cold,split")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -77,6 +83,12 @@ def main():
             sess.run([oname], feed(xs[i % len(xs)]))
         times = {v: [] for v in variants}
         times["ort"] = []
+        keras = keras_embedder(spec) if args.keras else None
+        if keras is not None:
+            res["tensorflow"] = keras.version
+            times["keras"] = []
+            for i in range(10):
+                keras(xs[i % len(xs)])
         k = args.per_round
         n = 0
         for r in range(args.rounds):
@@ -88,6 +100,12 @@ def main():
                 s = time.perf_counter()
                 sess.run([oname], feed(x))
                 times["ort"].append((time.perf_counter() - s) * 1e3)
+            for _ in range(k if keras is not None else 0):
+                x = xs[n % len(xs)]
+                n += 1
+                s = time.perf_counter()
+                keras(x)
+                times["keras"].append((time.perf_counter() - s) * 1e3)
         ask("quit") if False else proc.stdin.write("quit\n")
         proc.stdin.close()
         proc.wait()
@@ -95,6 +113,8 @@ def main():
         res["inference_median_ms"] = med
         res["inference_p10_ms"] = {v: float(np.percentile(t, 10)) for v, t in times.items()}
         res["inference_ratio_vs_ort"] = {v: med[v] / med["ort"] for v in variants}
+        if keras is not None:
+            res["keras_ratio_vs_ours_batch1"] = med["keras"] / med["batch1"] if "batch1" in med else None
         res["inference_samples_each"] = len(times["ort"])
 
     if "cold" not in skip:
@@ -145,6 +165,24 @@ def main():
             ours[label] = {k: statistics.median(r[label][k] for r in ours_runs) for k in ours_runs[0][label]}
         res["split_ours"] = ours
     print(json.dumps(res, indent=1))
+
+
+def keras_embedder(spec):
+    """A callable timing Keras MobileNetV2 on one NHWC tensor, single-threaded."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    model = tf.keras.applications.MobileNetV2(
+        input_shape=(spec["height"], spec["width"], 3), include_top=False, pooling="avg", weights=None)
+    run = tf.function(lambda x: model(x, training=False))
+
+    def embed(x):
+        return run(tf.constant(x)).numpy()
+
+    embed.version = tf.__version__
+    assert embed(np.zeros((1, spec["height"], spec["width"], 3), np.float32)).shape == (1, 1280)
+    return embed
 
 
 def preprocess_flat(im):

@@ -2,6 +2,7 @@
 # Issue-2 benchmark: tract (fruits-core) vs ONNX Runtime, side by side in one run,
 # single thread, batch 1, same ONNX file, same preprocessed tensors.
 # Usage: bench/embed/run.sh            (results: $OUT/results.json, default target/bench-embed)
+#   BENCH_BIN: an `embed` bench binary built elsewhere (e.g. with -C target-cpu=native)
 #   ROUNDS / PER_ROUND: interleaved inference rounds (default 15 x 20 per side)
 #   PROFILE=1: also print tract's per-operator profile (symbolic and batch-1 plans)
 set -euo pipefail
@@ -15,15 +16,17 @@ scripts/fetch-photos.sh >/dev/null
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
 # Portable build (no target-cpu=native): the release/bench profile the apps' x86 builds use.
 cargo build --release -p fruits-cli --bin fruits
-BENCH=$(cargo bench -p fruits-core --bench embed --no-run --message-format=json 2>/dev/null \
+BENCH=${BENCH_BIN:-$(cargo bench -p fruits-core --bench embed --no-run --message-format=json 2>/dev/null \
   | python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)
-    if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="embed" and m.get("executable"): print(m["executable"])' | tail -1)
+    if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="embed" and m.get("executable"): print(m["executable"])' | tail -1)}
 echo "bench binary: $BENCH" >&2
 
 # (a) inference, (b) cold start, (d) 12 MP split -- interleaved with ORT inside bench.py.
-python3 "$HERE/bench.py" "$BENCH" "$OUT" --rounds "${ROUNDS:-15}" --per-round "${PER_ROUND:-20}" > "$OUT/main.json"
+# Keras MobileNetV2 on TensorFlow (the prototype's stack) joins the rounds when it is installed.
+KERAS=(); python3 -c 'import tensorflow' 2>/dev/null && KERAS=(--keras)
+python3 "$HERE/bench.py" "$BENCH" "$OUT" --rounds "${ROUNDS:-15}" --per-round "${PER_ROUND:-20}" "${KERAS[@]}" > "$OUT/main.json"
 
 if [ "${PROFILE:-0}" = 1 ]; then
   for v in symbolic batch1; do "$BENCH" profile "$MANIFEST" "$OUT/tensors.f32" "$v" 30 > "$OUT/profile-$v.json"; done

@@ -23,6 +23,7 @@ mod durable;
 pub mod embedder;
 pub mod error;
 pub mod header;
+pub mod kernels;
 pub mod manifest;
 pub mod preprocess;
 pub mod queue;

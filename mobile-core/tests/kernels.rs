@@ -10,7 +10,7 @@ use tract_onnx::tract_core::tract_linalg::mmm_routines;
 use tract_onnx::tract_core::tract_linalg::routines::{self, Func};
 
 /// The routines MobileNetV2's hot operators go through (DESIGN.md: depthwise
-/// convolution 56% of the time, matrix multiplication 30%).
+/// convolution 56% of the time with tract's portable loop, matrix multiplication 30%).
 const HOT: [(&str, Func); 2] =
     [("depthwise (channels contiguous)", Func::DepthwiseC), ("depthwise (width contiguous)", Func::DepthwiseW)];
 
@@ -55,5 +55,18 @@ fn kernels_for_this_cpu_are_reported_and_arm_builds_use_simd_kernels() {
     // Every hot routine tract declares for this machine must be an architecture kernel on ARM.
     if matches!(native.arch(), Some(Arch::Aarch64)) {
         assert!(arch_specific.iter().all(|&a| a), "a hot routine runs generic code on ARM64");
+    }
+    // tract writes no channel-contiguous depthwise kernel for x86-64: fruits-core registers
+    // one (`fruits_core::kernels`), and tract must pick it on any CPU with AVX2 and FMA.
+    if matches!(native.arch(), Some(Arch::X86_64))
+        && native.has(isa::Isa::X86_64Avx2)
+        && native.has(isa::Isa::X86_64Fma)
+    {
+        let chosen = routines::best_for(Func::DepthwiseC, DatumType::F32, &native).map(|r| r.name());
+        assert!(
+            chosen.is_some_and(|name| fruits_core::kernels::registered().contains(&name)),
+            "x86-64 depthwise (channels contiguous) runs {chosen:?}, not a Fruits kernel {:?}",
+            fruits_core::kernels::registered()
+        );
     }
 }

@@ -1,0 +1,31 @@
+//! Kernels Fruits adds to tract's registry of single-winner routines.
+//!
+//! tract 0.23 picks its per-machine kernels from an [`inventory`] of
+//! [`Routine`] descriptors (`tract_linalg::routines`), and any crate linked
+//! into the binary may submit one. MobileNetV2 runs its depthwise convolutions
+//! channel-last (NHWC), through [`Func::DepthwiseC`]; tract writes that kernel
+//! for ARM64 and WebAssembly but not for x86-64, where it falls back to a
+//! generic loop that re-reads and re-writes every output vector once per tap
+//! (DESIGN.md: 56% of the inference time). This module fills that cell for
+//! x86-64 with an AVX2 + FMA kernel and an AVX-512 one. tract's own selection
+//! (`routines::best_for`) still decides: on a machine without AVX2 and FMA
+//! nothing here is runnable and tract keeps its loop; on ARM nothing here is
+//! compiled.
+//!
+//! [`Routine`]: tract_onnx::tract_core::tract_linalg::routines::Routine
+//! [`Func::DepthwiseC`]: tract_onnx::tract_core::tract_linalg::routines::Func::DepthwiseC
+
+#[cfg(target_arch = "x86_64")]
+mod depthwise_c_x86;
+
+/// The names of the kernels this module registers for the running
+/// architecture, widest instruction set first (empty where it registers
+/// none). The statics `inventory` submits are `#[used]`, which rustc keeps
+/// through linking; `tests/kernels.rs` checks from outside the crate that
+/// tract resolves to one of these on x86-64.
+pub fn registered() -> &'static [&'static str] {
+    #[cfg(target_arch = "x86_64")]
+    return depthwise_c_x86::NAMES;
+    #[cfg(not(target_arch = "x86_64"))]
+    return &[];
+}
