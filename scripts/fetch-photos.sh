@@ -13,7 +13,8 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$tmp" && apt-get download tuxpaint-stamps-default)
+# A machine whose package lists were never fetched knows no package: fetch them once.
+(cd "$tmp" && { apt-get download tuxpaint-stamps-default || { apt-get update -qq && apt-get download tuxpaint-stamps-default; }; })
 dpkg -x "$tmp"/tuxpaint-stamps-default_*.deb "$tmp/root"
 stamps="$tmp/root/usr/share/tuxpaint/stamps/food"
 

@@ -7,6 +7,7 @@
 #   - a Java runtime for pyspark (the Spark path's tests), when none is installed
 #   - kotlinc (npm kotlin-compiler) and JNA (Debian libjna-java) for the SDK's Kotlin test
 #   - the DejaVu font the report's charts are drawn with (fonts-dejavu-core), when missing
+#   - nasm, which assembles libjpeg-turbo's x86 SIMD kernels, when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,11 @@ bash scripts/fetch-photos.sh
 bash scripts/garage.sh install
 if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+fi
+# libjpeg-turbo's x86 SIMD kernels (large-photo decoding) are assembled with nasm; without it
+# the build still works, with the slower plain C code.
+if ! command -v nasm >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null
 fi
 if ! command -v java >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null

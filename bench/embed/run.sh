@@ -14,6 +14,8 @@ export OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1
 cd "$ROOT"
 scripts/fetch-photos.sh >/dev/null
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+# libjpeg-turbo's x86 SIMD (the 12 MP split) is built only where nasm is installed.
+command -v nasm >/dev/null || { apt-get update -qq && apt-get install -y -qq nasm; }
 # Portable build (no target-cpu=native): the release/bench profile the apps' x86 builds use.
 cargo build --release -p fruits-cli --bin fruits
 BENCH=${BENCH_BIN:-$(cargo bench -p fruits-core --bench embed --no-run --message-format=json 2>/dev/null \

@@ -4,8 +4,8 @@
 //! 1. sniff the container format from magic bytes;
 //! 2. read the declared dimensions from the header and refuse images above
 //!    [`PreprocessOptions::max_pixels`] before any pixel buffer exists;
-//! 3. decode (large JPEGs: DCT-domain downscaling to a short side of at least
-//!    twice the input's, see [`jpeg_idct_scale`]),
+//! 3. decode (large JPEGs: DCT-domain downscaling by libjpeg-turbo to a short
+//!    side of at least twice the input's, see [`jpeg_idct_scale`]),
 //!    apply the EXIF orientation;
 //! 4. composite alpha on white: `round(c * a / 255 + 255 * (1 - a / 255))`;
 //! 5. centre-crop to the input's aspect ratio (square for 224x224), offsets
@@ -13,6 +13,8 @@
 //!    support widens when downscaling: Pillow's `Image.BILINEAR`);
 //! 6. normalise per channel: `value = pixel * scale + offset`, in the manifest's
 //!    channel order and layout.
+
+mod jpeg_scaled;
 
 use std::io::Cursor;
 
@@ -102,7 +104,7 @@ impl Preprocessor {
             let target = self.spec.height.min(self.spec.width).saturating_mul(JPEG_DCT_OVERSAMPLE);
             let scale = jpeg_idct_scale(info.width, info.height, target);
             if scale < 8 && info.jpeg_dct_capable {
-                return decode_jpeg_scaled(bytes, info.width, info.height, target, self.max_alloc());
+                return decode_jpeg_scaled(bytes, scale);
             }
         }
         decode_generic(bytes, info.format, self.max_alloc())
@@ -126,12 +128,12 @@ impl Preprocessor {
     }
 }
 
-/// Denominator-over-8 scale (1, 2, 4 or 8, meaning 1/8 .. 8/8) that jpeg-decoder
+/// Numerator of the eighths (1, 2, 4 or 8, meaning 1/8 .. 8/8) that libjpeg
 /// should decode a `width x height` JPEG at so that the short side is the
 /// smallest that still reaches `target` pixels (`ceil(side * s / 8) >= target`).
-pub fn jpeg_idct_scale(width: u32, height: u32, target: u32) -> u32 {
+pub fn jpeg_idct_scale(width: u32, height: u32, target: u32) -> u8 {
     let short = u64::from(width.min(height));
-    [1u32, 2, 4].into_iter().find(|&s| (short * u64::from(s)).div_ceil(8) >= u64::from(target)).unwrap_or(8)
+    [1u8, 2, 4].into_iter().find(|&s| (short * u64::from(s)).div_ceil(8) >= u64::from(target)).unwrap_or(8)
 }
 
 fn decode_err(format: ImageFormat, message: impl ToString) -> EmbedError {
@@ -161,27 +163,10 @@ fn decode_generic(bytes: &[u8], format: ImageFormat, max_alloc: u64) -> Result<R
     Ok(flatten_on_white(img))
 }
 
-/// JPEG decode at a reduced DCT scale with jpeg-decoder; EXIF orientation is read
-/// from the APP1 segment that jpeg-decoder hands back.
-fn decode_jpeg_scaled(bytes: &[u8], width: u32, height: u32, target: u32, max_alloc: u64) -> Result<RgbImage> {
-    let fmt = ImageFormat::Jpeg;
-    let mut dec = jpeg_decoder::Decoder::new(bytes);
-    dec.set_max_decoding_buffer_size(usize::try_from(max_alloc).unwrap_or(usize::MAX));
-    let target = u16::try_from(target).unwrap_or(u16::MAX);
-    let request = if width <= height { (target, u16::MAX) } else { (u16::MAX, target) };
-    let (w, h) = dec.scale(request.0, request.1).map_err(|e| decode_err(fmt, e))?;
-    let pixels = dec.decode().map_err(|e| decode_err(fmt, e))?;
-    let (w, h) = (u32::from(w), u32::from(h));
-    let n = w as usize * h as usize;
-    let rgb = if pixels.len() == n * 3 {
-        pixels
-    } else if pixels.len() == n {
-        pixels.iter().flat_map(|&l| [l, l, l]).collect()
-    } else {
-        return Err(decode_err(fmt, format!("unexpected pixel buffer of {} bytes for {w}x{h}", pixels.len())));
-    };
-    let img = RgbImage::from_raw(w, h, rgb).ok_or_else(|| decode_err(fmt, "pixel buffer size"))?;
-    let orientation = dec.exif_data().and_then(Orientation::from_exif_chunk).unwrap_or(Orientation::NoTransforms);
+/// JPEG decode at a reduced DCT scale (`scale_num` eighths), turned upright by
+/// its EXIF orientation.
+fn decode_jpeg_scaled(bytes: &[u8], scale_num: u8) -> Result<RgbImage> {
+    let (img, orientation) = jpeg_scaled::decode(bytes, scale_num)?;
     let mut img = DynamicImage::ImageRgb8(img);
     img.apply_orientation(orientation);
     Ok(img.into_rgb8())

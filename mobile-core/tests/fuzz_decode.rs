@@ -23,7 +23,11 @@ fn seeds() -> Vec<Vec<u8>> {
     img.write_to(&mut webp, image::ImageFormat::WebP).unwrap();
     let mut bmp = std::io::Cursor::new(Vec::new());
     img.write_to(&mut bmp, image::ImageFormat::Bmp).unwrap();
-    vec![png, jpeg, gif.into_inner(), webp.into_inner(), bmp.into_inner()]
+    // Large enough (short side 900) for the DCT-scaled path through libjpeg-turbo.
+    let big = image::imageops::resize(&img.to_rgb8(), 1200, 900, image::imageops::FilterType::Triangle);
+    let mut big_jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut big_jpeg, 80).encode_image(&big).unwrap();
+    vec![png, jpeg, gif.into_inner(), webp.into_inner(), bmp.into_inner(), big_jpeg]
 }
 
 proptest! {
@@ -47,7 +51,7 @@ proptest! {
 
     #[test]
     fn mutated_real_images_never_panic(
-        which in 0usize..5,
+        which in 0usize..6,
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..24),
         cut in proptest::option::of(any::<prop::sample::Index>()),
     ) {

@@ -1,12 +1,12 @@
-//! Large photos: JPEG DCT-domain downscaling vs full-size decode, and EXIF
-//! orientation on both paths.
+//! Large photos: JPEG DCT-domain downscaling (libjpeg-turbo) vs full-size decode,
+//! EXIF orientation on both paths, progressive JPEGs, and damaged large JPEGs.
 
 mod common;
 
 use std::time::Instant;
 
 use common::*;
-use fruits_core::{PreprocessOptions, Preprocessor, cosine_similarity};
+use fruits_core::{EmbedError, PreprocessOptions, Preprocessor, cosine_similarity};
 use image::RgbImage;
 
 /// DCT-scaled vs full decode, normalised units (2/255 = one grey level).
@@ -117,4 +117,65 @@ fn small_jpeg_takes_the_full_path() {
     let (dct, full) = preprocessors();
     let (_, jpeg) = upscaled_jpeg("kiwi.png", 400, 300, None);
     assert_eq!(dct.decode(&jpeg).unwrap(), full.decode(&jpeg).unwrap());
+}
+
+/// The same picture as `upscaled_jpeg`, written as a progressive JPEG (mozjpeg's
+/// encoder writes progressive scans by default).
+fn progressive_jpeg(big: &RgbImage) -> Vec<u8> {
+    let mut compress = mozjpeg::Compress::new(mozjpeg::ColorSpace::JCS_RGB);
+    compress.set_size(big.width() as usize, big.height() as usize);
+    compress.set_quality(90.0);
+    let mut started = compress.start_compress(Vec::new()).unwrap();
+    started.write_scanlines(big.as_raw()).unwrap();
+    let jpeg = started.finish().unwrap();
+    assert!(fruits_core::header::read_header(&jpeg).unwrap().jpeg_dct_capable);
+    assert!(jpeg.windows(2).any(|m| m == [0xFF, 0xC2]), "not progressive");
+    jpeg
+}
+
+#[test]
+fn progressive_jpeg_takes_the_scaled_path_within_tolerance() {
+    let (big, baseline) = upscaled_jpeg("strawberry.png", 2000, 1500, None);
+    let progressive = progressive_jpeg(&big);
+    let (dct, full) = preprocessors();
+    assert_eq!(dct.decode(&progressive).unwrap().dimensions(), (1000, 750), "1/2 scale");
+    let a = dct.preprocess(&progressive).unwrap();
+    let b = full.preprocess(&baseline).unwrap();
+    let (max, mean) = diff(&a.data, &b.data);
+    eprintln!("progressive at 1/2 vs baseline full decode: max {max:.4} mean {mean:.5}");
+    assert!(mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE, "max {max} mean {mean}");
+}
+
+/// A truncated large JPEG is refused on the scaled path at every cut (the header
+/// reader wants the end-of-image marker; past it, libjpeg itself would only warn and
+/// pad with grey, which the next test covers).
+#[test]
+fn truncated_large_jpeg_is_a_decode_error_on_the_scaled_path() {
+    let (_, jpeg) = upscaled_jpeg("banana.png", 1800, 1200, None);
+    let (dct, _) = preprocessors();
+    assert_eq!(dct.decode(&jpeg).unwrap().dimensions(), (900, 600), "1/2 scale");
+    for cut in [200, jpeg.len() / 3, jpeg.len() - 300, jpeg.len() - 2] {
+        let err = dct.decode(&jpeg[..cut]).err().unwrap_or_else(|| panic!("cut at {cut} of {} decoded", jpeg.len()));
+        eprintln!("cut at {cut}: {err}");
+        assert!(matches!(err, EmbedError::Decode { format: "JPEG", .. }), "cut at {cut}: {err:?}");
+    }
+}
+
+/// Scan data cut by an end-of-image marker mid-stream: libjpeg's "premature end of
+/// data segment" warning is fatal here (libjpeg alone pads the rest with grey), and
+/// the error names what libjpeg found.
+#[test]
+fn corrupt_scan_in_large_jpeg_is_a_decode_error_with_libjpegs_reason() {
+    let (_, mut jpeg) = upscaled_jpeg("banana.png", 1800, 1200, None);
+    let (dct, _) = preprocessors();
+    let middle = jpeg.len() / 2;
+    jpeg[middle..middle + 2].copy_from_slice(&[0xFF, 0xD9]);
+    match dct.decode(&jpeg) {
+        Err(EmbedError::Decode { format: "JPEG", message }) => {
+            eprintln!("{message}");
+            assert!(message.contains("Corrupt JPEG data"), "{message}");
+        }
+        Ok(img) => panic!("decoded to {:?}", img.dimensions()),
+        Err(other) => panic!("wrong error: {other:?}"),
+    }
 }
