@@ -225,7 +225,7 @@ for t in $TARGETS; do
     lib_tests=()
     [ -n "$lib" ] && lib_tests=(-p "$lib" --test golden)
     if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-formats -p fruits-core "${lib_tests[@]}" \
-        --lib --test kernels --test ort_parity --test bad_input --test wrong_model \
+        --lib --test kernels --test ort_parity --test bad_input --test wrong_model --test large_jpeg \
         -- --nocapture 2>&1 | tee "$log_file"; then
         status=1
     fi
