@@ -3,9 +3,10 @@
 //! x86-64 where `nasm` is installed at build time).
 //!
 //! A 12-megapixel photo is mostly entropy-coded data, so Huffman decoding sets
-//! the cost of a scaled decode. libjpeg-turbo's decoder takes about 40% of the
-//! CPU time jpeg-decoder 0.3 took for the same 1/4-scale output (BENCHMARKS.md,
-//! issue 2), and the pure-Rust decoders here have no scaled decoding.
+//! the cost of a scaled decode. With jpeg-decoder 0.3 our 1/4-scale decode took
+//! 1.84x Pillow's (libjpeg-turbo at 1/8); with libjpeg-turbo it takes 1.14x
+//! (BENCHMARKS.md, issue 2). zune-jpeg, the faster pure-Rust decoder, has no
+//! scaled decoding.
 //!
 //! libjpeg reports errors through a callback that must not return. `mozjpeg`
 //! builds the C code with `-fexceptions` and unwinds out of it, so every call is
