@@ -179,3 +179,20 @@ fn corrupt_scan_in_large_jpeg_is_a_decode_error_with_libjpegs_reason() {
         Err(other) => panic!("wrong error: {other:?}"),
     }
 }
+
+/// A one-component (grayscale) large JPEG comes back as RGB with equal channels,
+/// DCT-scaled, within tolerance of its full decode.
+#[test]
+fn grayscale_large_jpeg_decodes_to_equal_rgb_channels() {
+    let (big, _) = upscaled_jpeg("pear.png", 1800, 1200, None);
+    let gray = image::DynamicImage::ImageRgb8(big).into_luma8();
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90).encode_image(&gray).unwrap();
+    let (dct, full) = preprocessors();
+    let decoded = dct.decode(&jpeg).unwrap();
+    assert_eq!(decoded.dimensions(), (900, 600), "1/2 scale");
+    assert!(decoded.pixels().all(|p| p[0] == p[1] && p[1] == p[2]), "channels differ");
+    let (max, mean) = diff(&dct.preprocess(&jpeg).unwrap().data, &full.preprocess(&jpeg).unwrap().data);
+    eprintln!("grayscale at 1/2 vs full decode: max {max:.4} mean {mean:.5}");
+    assert!(mean <= MEAN_TOLERANCE && max <= MAX_TOLERANCE, "max {max} mean {mean}");
+}
