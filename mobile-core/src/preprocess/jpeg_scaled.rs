@@ -24,7 +24,9 @@ use image::metadata::Orientation;
 use mozjpeg::{Decompress, Marker};
 use mozjpeg_sys::{self as ffi, jpeg_common_struct, jpeg_error_mgr};
 
-use crate::error::{EmbedError, Result};
+use super::decode_err;
+use crate::error::Result;
+use crate::header::ImageFormat;
 
 /// libjpeg's `JMSG_LENGTH_MAX`: the buffer `format_message` writes into.
 const MESSAGE_LEN: usize = 200;
@@ -50,13 +52,13 @@ const DATA_LOSS_WARNINGS: [ffi::J_MESSAGE_CODE; 7] = [
 pub(super) fn decode(bytes: &[u8], scale_num: u8) -> Result<(RgbImage, Orientation)> {
     match panic::catch_unwind(AssertUnwindSafe(|| decode_unguarded(bytes, scale_num))) {
         Ok(Ok(decoded)) => Ok(decoded),
-        Ok(Err(io)) => Err(decode_error(io)),
+        Ok(Err(io)) => Err(decode_err(ImageFormat::Jpeg, io)),
         Err(payload) => {
             let message = match payload.downcast::<String>() {
                 Ok(message) => *message,
                 Err(payload) => payload.downcast_ref::<&str>().map_or("libjpeg failed", |s| s).to_owned(),
             };
-            Err(decode_error(message))
+            Err(decode_err(ImageFormat::Jpeg, message))
         }
     }
 }
@@ -77,10 +79,6 @@ fn decode_unguarded(bytes: &[u8], scale_num: u8) -> std::io::Result<(RgbImage, O
     let image = RgbImage::from_raw(width as u32, height as u32, pixels)
         .ok_or_else(|| std::io::Error::other(format!("no {width}x{height} image fits the pixel buffer")))?;
     Ok((image, orientation))
-}
-
-fn decode_error(message: impl ToString) -> EmbedError {
-    EmbedError::Decode { format: "JPEG", message: message.to_string() }
 }
 
 /// libjpeg's standard error manager with fatal errors and data-loss warnings
