@@ -42,12 +42,12 @@ ort_kb=$(rss python3 "$HERE/ort_one.py" "$MANIFEST" "$PHOTO")
 base_kb=$(rss python3 -c 'import numpy, onnxruntime, PIL.Image')
 
 python3 - "$OUT" "$ours_kb" "$ort_kb" "$base_kb" <<'PY' | tee "$OUT/results.json"
-import json, sys, platform, subprocess
+import json, os, sys, platform, subprocess
 out, ours, ort, base = sys.argv[1], *map(int, sys.argv[2:])
 r = json.load(open(f"{out}/main.json"))
 r["peak_rss_mb"] = {"fruits_embed": ours / 1024, "python_ort_one_photo": ort / 1024,
                     "python_imports_only": base / 1024}
 cpu = [l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if l.startswith("Model name")]
-r["machine"] = {"cpu": cpu[0] if cpu else platform.processor(), "nproc": subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()}
+r["machine"] = {"cpu": cpu[0] if cpu else platform.processor(), "nproc": os.cpu_count()}
 print(json.dumps(r, indent=1))
 PY
