@@ -6,10 +6,12 @@
 //!   embed serve MANIFEST TENSORS.f32        stdin "run VARIANT K" -> JSON line of K times
 //!   embed profile MANIFEST TENSORS.f32 VARIANT ITERS   per-operator time (JSON)
 //!   embed cold MANIFEST ITERS               Embedder load + optimise times
+//!   embed cold-cached MANIFEST ITERS        the same from a decluttered NNEF copy
+//!                                           (sha256 + read + codegen), not shipped
 //!   embed split MANIFEST JPEG ITERS         decode / resize / inference split
 //!
-//! VARIANT: `symbolic` (batch axis N, what `Embedder` ships), `batch1` (concrete
-//! batch 1), `declutter` (symbolic, decluttered only).
+//! VARIANT: `symbolic` (batch axis N), `batch1` (concrete batch 1, what `Embedder`
+//! runs), `declutter` (symbolic, decluttered only).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -19,6 +21,8 @@ use std::time::Instant;
 
 use fruits_core::embedder::{PlanConfig, build_plan};
 use fruits_core::{Embedder, EmbedderOptions, InputTensor, ModelManifest, PreprocessOptions};
+use sha2::{Digest, Sha256};
+use tract_onnx::WithOnnx;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
 
@@ -161,6 +165,46 @@ fn cold(manifest_path: &str, iters: usize) {
     println!("{}", serde_json::json!({"cold_ms": times, "median_ms": med}));
 }
 
+/// What a plan cache on the device would save: tract's declutter (ONNX read, type
+/// inference, graph rewriting) done once and stored as NNEF, each launch then
+/// hashing and reading that copy and running only tract's codegen. Prints the
+/// times and the largest difference from the ONNX plan's output on one input.
+fn cold_cached(manifest_path: &str, iters: usize) {
+    let (manifest, bytes) = load_manifest(manifest_path);
+    let decluttered = build_plan(&bytes, &manifest, PlanConfig { batch: Some(1), optimize: false }).expect("plan");
+    let nnef = tract_nnef::nnef().with_onnx();
+    let mut cached = Vec::new();
+    nnef.write_to_tar(decluttered.model(), &mut cached).expect("nnef");
+    let mut times = Vec::new();
+    let mut plan = None;
+    for _ in 0..iters {
+        let s = Instant::now();
+        std::hint::black_box(Sha256::digest(&cached));
+        let mut model = nnef.model_for_read(&mut std::io::Cursor::new(&cached)).expect("read nnef");
+        model.optimize().expect("codegen");
+        plan = Some(model.into_runnable().expect("runnable"));
+        times.push(ms(s));
+    }
+    let shape = manifest.input.image_shape();
+    let len = manifest.input.image_len();
+    let input: Tensor = tract_ndarray::Array4::from_shape_vec(
+        (1, shape[0], shape[1], shape[2]),
+        (0..len).map(|i| (i as f32 * 0.37).sin() * 2.0).collect(),
+    )
+    .unwrap()
+    .into();
+    let reference = variant("batch1", &manifest, &bytes).run(tvec!(input.clone().into())).expect("run");
+    let cached_out = plan.expect("iters > 0").run(tvec!(input.into())).expect("run");
+    let (a, b) =
+        (reference[0].to_plain_array_view::<f32>().unwrap(), cached_out[0].to_plain_array_view::<f32>().unwrap());
+    let max_abs_diff = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    let med = median(&mut times.clone());
+    println!(
+        "{}",
+        serde_json::json!({"cold_ms": times, "median_ms": med, "nnef_bytes": cached.len(), "max_abs_diff_vs_onnx_plan": max_abs_diff})
+    );
+}
+
 fn split(manifest_path: &str, jpeg: &str, iters: usize) {
     let bytes = std::fs::read(jpeg).expect("jpeg");
     let mut out = serde_json::Map::new();
@@ -214,6 +258,7 @@ fn main() {
         ["serve", m, t] => serve(m, t),
         ["profile", m, t, v, n] => profile(m, t, v, n.parse().unwrap()),
         ["cold", m, n] => cold(m, n.parse().unwrap()),
+        ["cold-cached", m, n] => cold_cached(m, n.parse().unwrap()),
         ["split", m, j, n] => split(m, j, n.parse().unwrap()),
         _ => eprintln!("usage: see the header of mobile-core/benches/embed.rs"),
     }
