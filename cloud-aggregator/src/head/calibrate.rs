@@ -3,6 +3,9 @@
 
 use fruits_formats::head::{MAX_TEMPERATURE, softmax};
 
+/// The lowest temperature the fit returns: it only softens (see [`fit_temperature`]).
+const MIN_FITTED_TEMPERATURE: f32 = 1.0;
+
 /// Mean negative log-likelihood of `labels` under `softmax(logits / t)`.
 pub fn nll(logits: &[f32], labels: &[u32], classes: usize, t: f32) -> f64 {
     let n = labels.len().max(1) as f64;
@@ -33,7 +36,7 @@ pub fn fit_temperature(logits: &[f32], labels: &[u32], classes: usize) -> f32 {
     }
     let f = |ln_t: f64| nll(logits, labels, classes, ln_t.exp() as f32);
     let ratio = (5f64.sqrt() - 1.0) / 2.0;
-    let (mut lo, mut hi) = (0f64, 100f64.ln());
+    let (mut lo, mut hi) = (f64::from(MIN_FITTED_TEMPERATURE).ln(), 100f64.ln());
     let mut a = hi - ratio * (hi - lo);
     let mut b = lo + ratio * (hi - lo);
     let (mut fa, mut fb) = (f(a), f(b));
@@ -50,7 +53,7 @@ pub fn fit_temperature(logits: &[f32], labels: &[u32], classes: usize) -> f32 {
             fb = f(b);
         }
     }
-    (((lo + hi) / 2.0).exp() as f32).clamp(1.0, MAX_TEMPERATURE)
+    (((lo + hi) / 2.0).exp() as f32).clamp(MIN_FITTED_TEMPERATURE, MAX_TEMPERATURE)
 }
 
 /// The threshold that keeps `known_recall` of the correctly recognised held-out
