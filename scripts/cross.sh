@@ -18,7 +18,8 @@
 #     tract's generic code), ort_parity (embeddings within 1e-4 of ONNX Runtime, and
 #     preprocessing against Pillow: the test runs the host's python3 on
 #     scripts/ort_reference.py, which an emulated process can exec natively), bad_input
-#     and wrong_model (typed refusals of bad photos and bad models);
+#     and wrong_model (typed refusals of bad photos and bad models), large_jpeg, and
+#     plan_cache (the cached graph read back and re-optimised with the target's kernels);
 #   - the UniFFI `bindings` crate (fruits-ffi): its cdylib, and its golden test (the SDK
 #     facade embeds the golden photo within 1e-3 of the host's values and throws its typed
 #     errors), all in the same invocation so that the library shares the tests' build.
@@ -226,6 +227,7 @@ for t in $TARGETS; do
     [ -n "$lib" ] && lib_tests=(-p "$lib" --test golden)
     if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-formats -p fruits-core "${lib_tests[@]}" \
         --lib --test kernels --test ort_parity --test bad_input --test wrong_model --test large_jpeg \
+        --test plan_cache \
         -- --nocapture 2>&1 | tee "$log_file"; then
         status=1
     fi

@@ -38,14 +38,19 @@ fi
 PHOTO=$ROOT/data/tuxpaint/fruit/apple_red.png
 rss() { /usr/bin/time -v "$@" 2> "$OUT/time.log" >/dev/null; awk -F: '/Maximum resident/ {gsub(/ /,"",$2); print $2}' "$OUT/time.log"; }
 ours_kb=$(rss target/release/fruits embed --manifest "$MANIFEST" "$PHOTO")
+# The same through the plan cache: the first run writes it, the second reads it.
+rm -rf "$OUT/rss-plan-cache"
+first_kb=$(rss target/release/fruits embed --manifest "$MANIFEST" --plan-cache "$OUT/rss-plan-cache" "$PHOTO")
+cached_kb=$(rss target/release/fruits embed --manifest "$MANIFEST" --plan-cache "$OUT/rss-plan-cache" "$PHOTO")
 ort_kb=$(rss python3 "$HERE/ort_one.py" "$MANIFEST" "$PHOTO")
 base_kb=$(rss python3 -c 'import numpy, onnxruntime, PIL.Image')
 
-python3 - "$OUT" "$ours_kb" "$ort_kb" "$base_kb" <<'PY' | tee "$OUT/results.json"
+python3 - "$OUT" "$ours_kb" "$first_kb" "$cached_kb" "$ort_kb" "$base_kb" <<'PY' | tee "$OUT/results.json"
 import json, os, sys, platform, subprocess
-out, ours, ort, base = sys.argv[1], *map(int, sys.argv[2:])
+out, ours, first, cached, ort, base = sys.argv[1], *map(int, sys.argv[2:])
 r = json.load(open(f"{out}/main.json"))
-r["peak_rss_mb"] = {"fruits_embed": ours / 1024, "python_ort_one_photo": ort / 1024,
+r["peak_rss_mb"] = {"fruits_embed": ours / 1024, "fruits_embed_writing_plan_cache": first / 1024,
+                    "fruits_embed_from_plan_cache": cached / 1024, "python_ort_one_photo": ort / 1024,
                     "python_imports_only": base / 1024}
 cpu = [l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines() if l.startswith("Model name")]
 r["machine"] = {"cpu": cpu[0] if cpu else platform.processor(), "nproc": os.cpu_count()}

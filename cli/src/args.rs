@@ -111,6 +111,11 @@ pub struct EmbedArgs {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub batch: u32,
 
+    /// Keep the decluttered model graph in this directory, so later runs start
+    /// faster (written on the first run, checked on every run).
+    #[arg(long)]
+    pub plan_cache: Option<PathBuf>,
+
     /// Decode large JPEGs at full size instead of DCT-downscaling them.
     #[arg(long)]
     pub no_jpeg_dct_scaling: bool,

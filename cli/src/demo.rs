@@ -152,7 +152,7 @@ fn synced_phone(emulator_dir: &Path, public_key_hex: &str, model: &ModelSource) 
     // Offline: recognition needs neither the ingest URL nor the device secret.
     let device =
         DeviceConfig::new(emulator_dir.join("phones/phone-00"), "http://127.0.0.1:9", "phone-00", Vec::new(), key);
-    Ok(FruitsClient::with_embedder(device, load_embedder(model)?)?)
+    Ok(FruitsClient::with_embedder(device, load_embedder(model, None)?)?)
 }
 
 /// Recognises every image on `phone`, tallying against its class.

@@ -32,6 +32,36 @@ fn embeds_the_samples_directory() {
 }
 
 #[test]
+fn plan_cache_is_written_by_the_first_run_and_used_by_the_next() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let out = fruits()
+            .env("FRUITS_LOG", "debug")
+            .args(["embed", "--plan-cache"])
+            .arg(cache.path())
+            .arg("samples/pear.png")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (lines(&out.stdout).remove(0)["embedding"].clone(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (first, log) = run();
+    assert!(log.contains("Onnx"), "{log}");
+    let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(files.len() == 1 && files[0].extension().unwrap() == "plan", "{files:?}");
+    let (second, log) = run();
+    assert!(log.contains("Cache"), "{log}");
+    let max_diff = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(second.as_array().unwrap())
+        .map(|(a, b)| (a.as_f64().unwrap() - b.as_f64().unwrap()).abs())
+        .fold(0.0, f64::max);
+    assert!(max_diff <= 1e-4, "{max_diff}");
+}
+
+#[test]
 fn per_file_errors_do_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");

@@ -5,9 +5,8 @@
 //! Usage (single thread, batch 1; every time in milliseconds):
 //!   embed serve MANIFEST TENSORS.f32        stdin "run VARIANT K" -> JSON line of K times
 //!   embed profile MANIFEST TENSORS.f32 VARIANT ITERS   per-operator time (JSON)
-//!   embed cold MANIFEST ITERS               Embedder load + optimise times
-//!   embed cold-cached MANIFEST ITERS        the same from a decluttered NNEF copy
-//!                                           (file read + sha256 + codegen), not shipped
+//!   embed cold MANIFEST ITERS [CACHE_DIR]   Embedder load + optimise times (through
+//!                                           the plan cache in CACHE_DIR if given)
 //!   embed split MANIFEST JPEG ITERS         decode / resize / inference split
 //!
 //! VARIANT: `symbolic` (batch axis N), `batch1` (concrete batch 1, what `Embedder`
@@ -20,9 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use fruits_core::embedder::{PlanConfig, build_plan};
-use fruits_core::{Embedder, EmbedderOptions, InputTensor, ModelManifest, PreprocessOptions};
-use sha2::{Digest, Sha256};
-use tract_onnx::WithOnnx;
+use fruits_core::{Embedder, EmbedderOptions, InputTensor, ModelManifest, PlanOrigin, PreprocessOptions};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core;
 
@@ -153,57 +150,27 @@ fn profile(manifest_path: &str, tensors_path: &str, v: &str, iters: usize) {
     );
 }
 
-fn cold(manifest_path: &str, iters: usize) {
-    let mut times = Vec::new();
+/// `iters` `Embedder` loads, through the plan cache in `cache_dir` if given.
+/// Per load: its time and the plan's origin; after a load that started a
+/// cache write, how much longer that write took (`store_wait_ms`).
+fn cold(manifest_path: &str, iters: usize, cache_dir: Option<&str>) {
+    let options = EmbedderOptions { plan_cache_dir: cache_dir.map(Into::into), ..Default::default() };
+    let (mut times, mut origins, mut store_wait) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..iters {
         let s = Instant::now();
-        let e = Embedder::from_manifest_path(Path::new(manifest_path), EmbedderOptions::default()).expect("embedder");
+        let e = Embedder::from_manifest_path(Path::new(manifest_path), options.clone()).expect("embedder");
         times.push(ms(s));
-        std::hint::black_box(e);
+        origins.push(format!("{:?}", e.plan_origin()));
+        if cache_dir.is_some() && e.plan_origin() == PlanOrigin::Onnx {
+            let s = Instant::now();
+            assert!(e.wait_for_plan_cache(), "plan cache written");
+            store_wait.push(ms(s));
+        }
     }
-    let med = median(&mut times.clone());
-    println!("{}", serde_json::json!({"cold_ms": times, "median_ms": med}));
-}
-
-/// What a plan cache on the device would save: tract's declutter (ONNX read, type
-/// inference, graph rewriting) done once and stored as NNEF, each launch then
-/// reading that file, hashing it and running only tract's codegen. Prints the
-/// times and the largest difference from the ONNX plan's output on one input.
-fn cold_cached(manifest_path: &str, iters: usize) {
-    let (manifest, bytes) = load_manifest(manifest_path);
-    let decluttered = build_plan(&bytes, &manifest, PlanConfig { batch: Some(1), optimize: false }).expect("plan");
-    let nnef = tract_nnef::nnef().with_onnx();
-    let cache = tempfile::NamedTempFile::new().expect("cache file");
-    nnef.write_to_tar(decluttered.model(), cache.as_file()).expect("nnef");
-    let mut times = Vec::new();
-    let mut plan = None;
-    let mut cached = Vec::new();
-    for _ in 0..iters {
-        let s = Instant::now();
-        cached = std::fs::read(cache.path()).expect("read cache");
-        std::hint::black_box(Sha256::digest(&cached));
-        let mut model = nnef.model_for_read(&mut std::io::Cursor::new(&cached)).expect("read nnef");
-        model.optimize().expect("codegen");
-        plan = Some(model.into_runnable().expect("runnable"));
-        times.push(ms(s));
-    }
-    let shape = manifest.input.image_shape();
-    let len = manifest.input.image_len();
-    let input: Tensor = tract_ndarray::Array4::from_shape_vec(
-        (1, shape[0], shape[1], shape[2]),
-        (0..len).map(|i| (i as f32 * 0.37).sin() * 2.0).collect(),
-    )
-    .unwrap()
-    .into();
-    let reference = variant("batch1", &manifest, &bytes).run(tvec!(input.clone().into())).expect("run");
-    let cached_out = plan.expect("iters > 0").run(tvec!(input.into())).expect("run");
-    let (a, b) =
-        (reference[0].to_plain_array_view::<f32>().unwrap(), cached_out[0].to_plain_array_view::<f32>().unwrap());
-    let max_abs_diff = a.iter().zip(b.iter()).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     let med = median(&mut times.clone());
     println!(
         "{}",
-        serde_json::json!({"cold_ms": times, "median_ms": med, "nnef_bytes": cached.len(), "max_abs_diff_vs_onnx_plan": max_abs_diff})
+        serde_json::json!({"cold_ms": times, "median_ms": med, "origins": origins, "store_wait_ms": store_wait})
     );
 }
 
@@ -259,8 +226,8 @@ fn main() {
     match a.as_slice() {
         ["serve", m, t] => serve(m, t),
         ["profile", m, t, v, n] => profile(m, t, v, n.parse().unwrap()),
-        ["cold", m, n] => cold(m, n.parse().unwrap()),
-        ["cold-cached", m, n] => cold_cached(m, n.parse().unwrap()),
+        ["cold", m, n] => cold(m, n.parse().unwrap(), None),
+        ["cold", m, n, dir] => cold(m, n.parse().unwrap(), Some(dir)),
         ["split", m, j, n] => split(m, j, n.parse().unwrap()),
         _ => eprintln!("usage: see the header of mobile-core/benches/embed.rs"),
     }

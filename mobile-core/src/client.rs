@@ -34,6 +34,7 @@ use crate::sync::{ModelSync, Projector, SyncConfig, SyncError, SyncOutcome};
 use crate::uploader::{UploadError, Uploader, UploaderConfig};
 use fruits_formats::ModelId;
 use queues::{QueueSettings, Queues};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -122,6 +123,9 @@ impl Installed {
     }
 }
 
+/// The plan cache's folder in the device's storage.
+const PLAN_CACHE_DIR: &str = "plans";
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock leaves queues consistent on disk (every change
     // is one atomic append or rename), so a poisoned lock is safe to reuse.
@@ -132,20 +136,25 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Loads the model named by `source` and optimises it once.
-pub fn load_embedder(source: &ModelSource) -> Result<Embedder, EmbedError> {
+/// Loads the model named by `source` and optimises it once; with a
+/// `plan_cache_dir`, through the plan cache there (see [`EmbedderOptions`]).
+pub fn load_embedder(source: &ModelSource, plan_cache_dir: Option<&Path>) -> Result<Embedder, EmbedError> {
+    let options = EmbedderOptions { plan_cache_dir: plan_cache_dir.map(Path::to_path_buf), ..Default::default() };
     match source {
-        ModelSource::ManifestPath(path) => Embedder::from_manifest_path(path, EmbedderOptions::default()),
+        ModelSource::ManifestPath(path) => Embedder::from_manifest_path(path, options),
         ModelSource::Bytes { model, manifest_json } => {
-            Embedder::from_bytes(model, ModelManifest::from_json(manifest_json)?, EmbedderOptions::default())
+            Embedder::from_bytes(model, ModelManifest::from_json(manifest_json)?, options)
         }
     }
 }
 
 impl FruitsClient {
-    /// Loads the model, opens the device's queues and its installed projection.
+    /// Loads the model (through the plan cache in the device's storage, so
+    /// every launch after the first skips most of the model's optimisation),
+    /// opens the device's queues and its installed projection.
     pub fn open(device: DeviceConfig, model: &ModelSource) -> Result<Self, ClientError> {
-        Self::with_embedder(device, load_embedder(model)?)
+        let embedder = load_embedder(model, Some(&device.storage_dir.join(PLAN_CACHE_DIR)))?;
+        Self::with_embedder(device, embedder)
     }
 
     /// Like [`FruitsClient::open`] with a model already loaded (several simulated

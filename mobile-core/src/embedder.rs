@@ -1,6 +1,7 @@
 //! The embedder: one optimised tract plan, shared by every call and thread.
 
-use std::path::Path;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
@@ -8,22 +9,37 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::error::{EmbedError, Result};
 use crate::manifest::{Layout, ModelManifest};
+use crate::plan_cache::{PendingStore, PlanCache};
 use crate::preprocess::{InputTensor, PreprocessOptions, Preprocessor};
 
 /// How to build an [`Embedder`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedderOptions {
     /// Decoding and resizing options.
     pub preprocess: PreprocessOptions,
     /// Run tract's full optimiser (`into_optimized`); `false` only declutters,
     /// which is slower to run but useful when debugging graph surgery.
     pub optimize: bool,
+    /// A directory for the plan cache (see `plan_cache.rs`): the first load
+    /// stores the decluttered graph there (in the background) and later loads
+    /// skip the ONNX model, cutting the cold start by a third
+    /// (BENCHMARKS.md). `None`: always build from the ONNX model.
+    pub plan_cache_dir: Option<PathBuf>,
 }
 
 impl Default for EmbedderOptions {
     fn default() -> Self {
-        Self { preprocess: PreprocessOptions::default(), optimize: true }
+        Self { preprocess: PreprocessOptions::default(), optimize: true, plan_cache_dir: None }
     }
+}
+
+/// Where an [`Embedder`]'s graph came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanOrigin {
+    /// Read, checked and decluttered from the ONNX model.
+    Onnx,
+    /// Read from the plan cache, written by an earlier load of the same model.
+    Cache,
 }
 
 type Plan = Arc<TypedRunnableModel>;
@@ -35,6 +51,8 @@ pub struct Embedder {
     manifest: ModelManifest,
     preprocessor: Preprocessor,
     plan: Plan,
+    origin: PlanOrigin,
+    cache_store: PendingStore,
 }
 
 impl Embedder {
@@ -46,20 +64,61 @@ impl Embedder {
         Self::from_files(&model_path, manifest, options)
     }
 
-    /// Loads the model at `model_path` and checks it against `manifest`.
+    /// Loads the model at `model_path` and checks it against `manifest`. On a
+    /// plan-cache hit the model file is not read at all.
     pub fn from_files(model_path: &Path, manifest: ModelManifest, options: EmbedderOptions) -> Result<Self> {
-        let bytes = std::fs::read(model_path).map_err(|e| EmbedError::io(model_path, e))?;
-        Self::from_bytes(&bytes, manifest, options)
+        Self::load(manifest, options, || {
+            std::fs::read(model_path).map(Cow::Owned).map_err(|e| EmbedError::io(model_path, e))
+        })
     }
 
     /// Builds an embedder from model bytes: verifies the sha256 and the declared
-    /// shapes against the manifest, then optimises the graph once.
+    /// shapes against the manifest, then optimises the graph once. On a
+    /// plan-cache hit the bytes are not used (the cache was written from bytes
+    /// that passed these checks, and is keyed by the manifest and its sha256).
     pub fn from_bytes(model_bytes: &[u8], manifest: ModelManifest, options: EmbedderOptions) -> Result<Self> {
+        Self::load(manifest, options, || Ok(Cow::Borrowed(model_bytes)))
+    }
+
+    /// The plan from the cache when it holds one for this manifest, else from
+    /// the (verified) model bytes, storing it in the cache for the next load.
+    fn load<'a>(
+        manifest: ModelManifest,
+        options: EmbedderOptions,
+        model_bytes: impl FnOnce() -> Result<Cow<'a, [u8]>>,
+    ) -> Result<Self> {
         manifest.validate()?;
-        manifest.verify_model_bytes(model_bytes)?;
-        let plan = load_plan(model_bytes, &manifest, options.optimize)?;
+        let cache = options.plan_cache_dir.as_deref().map(|dir| PlanCache::new(dir, &manifest, PLAN_BATCH));
+        let cached = cache.as_ref().and_then(|c| c.load().and_then(|model| checked_cached(model, &manifest, c)));
+        let (graph, origin) = match cached {
+            Some(graph) => (graph, PlanOrigin::Cache),
+            None => {
+                let bytes = model_bytes()?;
+                manifest.verify_model_bytes(&bytes)?;
+                let graph = decluttered_graph(&bytes, &manifest, Some(PLAN_BATCH))?;
+                (graph, PlanOrigin::Onnx)
+            }
+        };
+        let cache_store = match cache {
+            Some(cache) if origin == PlanOrigin::Onnx => PendingStore::spawn(cache, graph.clone()),
+            _ => PendingStore::default(),
+        };
+        let plan = runnable(graph, options.optimize)?;
         let preprocessor = Preprocessor::new(manifest.input.clone(), options.preprocess);
-        Ok(Self { manifest, preprocessor, plan })
+        Ok(Self { manifest, preprocessor, plan, origin, cache_store })
+    }
+
+    /// Where this embedder's graph came from (the ONNX model or the plan cache).
+    pub fn plan_origin(&self) -> PlanOrigin {
+        self.origin
+    }
+
+    /// Waits until the plan cache write this load started in the background
+    /// (a first load with [`EmbedderOptions::plan_cache_dir`]) has finished;
+    /// `true` when it wrote the cache. A short-lived process calls it before
+    /// exiting so the next run starts from the cache; an app need not.
+    pub fn wait_for_plan_cache(&self) -> bool {
+        self.cache_store.wait()
     }
 
     /// The optimised tract plan (benchmarks and profiling only).
@@ -157,16 +216,45 @@ pub struct PlanConfig {
     pub optimize: bool,
 }
 
-/// The one place the model graph is loaded, checked and optimised.
-fn load_plan(model_bytes: &[u8], manifest: &ModelManifest, optimize: bool) -> Result<Plan> {
-    build_plan(model_bytes, manifest, PlanConfig { batch: Some(1), optimize })
-}
+/// The embedder's fixed batch (see [`Embedder::embed_tensors`]).
+const PLAN_BATCH: usize = 1;
 
-/// Loads, checks and optimises the model graph (graph surgery goes here).
+/// Loads, checks and optimises the model graph.
 /// Public only for benchmarks and diagnostics; not a stable API.
 #[doc(hidden)]
 pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConfig) -> Result<Arc<TypedRunnableModel>> {
-    let optimize = config.optimize;
+    runnable(decluttered_graph(model_bytes, manifest, config.batch)?, config.optimize)
+}
+
+/// Codegen (when `optimize`) and the runnable plan.
+fn runnable(mut graph: TypedModel, optimize: bool) -> Result<Plan> {
+    if optimize {
+        graph.optimize().map_err(inference)?;
+    }
+    graph.into_runnable().map_err(inference)
+}
+
+/// A graph from the plan cache, if its input and output still match the
+/// manifest (a second line of defence behind the cache key).
+fn checked_cached(graph: TypedModel, manifest: &ModelManifest, cache: &PlanCache) -> Option<TypedModel> {
+    let shape = manifest.input.image_shape();
+    let input_ok = graph.input_fact(0).is_ok_and(|f| {
+        f.datum_type == f32::datum_type() && f.shape.as_concrete() == Some(&[PLAN_BATCH, shape[0], shape[1], shape[2]])
+    });
+    let output_ok =
+        graph.output_fact(0).is_ok_and(|f| f.shape.as_concrete() == Some(&[PLAN_BATCH, manifest.output.dim as usize]));
+    let single = graph.inputs.len() == 1 && graph.outputs.len() == 1;
+    if input_ok && output_ok && single {
+        Some(graph)
+    } else {
+        tracing::warn!(path = %cache.path().display(), "plan cache graph does not match the manifest; rebuilding");
+        None
+    }
+}
+
+/// Loads the ONNX model, checks it against the manifest and declutters it
+/// (graph surgery goes here). `batch`: `None` for a symbolic batch axis `N`.
+fn decluttered_graph(model_bytes: &[u8], manifest: &ModelManifest, batch: Option<usize>) -> Result<TypedModel> {
     let spec = &manifest.input;
     let mut model = tract_onnx::onnx().model_for_read(&mut std::io::Cursor::new(model_bytes)).map_err(inference)?;
 
@@ -207,7 +295,7 @@ pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConf
     };
     model.select_output_outlets(&[outputs[out_ix]]).map_err(inference)?;
 
-    let n: TDim = match config.batch {
+    let n: TDim = match batch {
         None => model.sym("N").into(),
         Some(b) => (b as i64).into(),
     };
@@ -226,8 +314,7 @@ pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConf
     if !dim_ok {
         return Err(mismatch(format!("output shape {dims:?}, manifest expects [N, {}]", manifest.output.dim)));
     }
-    let typed = if optimize { typed.into_optimized() } else { typed.into_decluttered() }.map_err(inference)?;
-    typed.into_runnable().map_err(inference)
+    typed.into_decluttered().map_err(inference)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod error;
 pub mod header;
 pub mod kernels;
 pub mod manifest;
+mod plan_cache;
 pub mod preprocess;
 pub mod queue;
 pub mod recognizer;
@@ -32,7 +33,7 @@ pub mod similarity;
 pub mod sync;
 pub mod uploader;
 
-pub use embedder::{Embedder, EmbedderOptions};
+pub use embedder::{Embedder, EmbedderOptions, PlanOrigin};
 pub use error::{EmbedError, Result};
 pub use header::{HeaderInfo, ImageFormat};
 pub use manifest::{ChannelOrder, InputSpec, Layout, ModelManifest, Normalization, OutputSpec};

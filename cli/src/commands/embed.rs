@@ -31,6 +31,7 @@ pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
     }
     sink.finish()?;
     progress.finish_and_clear();
+    embedder.wait_for_plan_cache();
 
     if failures > 0 {
         eprintln!("{failures} of {} images failed", files.len());
@@ -45,11 +46,14 @@ fn load_embedder(args: &EmbedArgs) -> Result<Embedder> {
     let model_path = loc.model.unwrap_or_else(|| manifest.model_path(&loc.manifest));
     let options = EmbedderOptions {
         preprocess: PreprocessOptions { jpeg_dct_scaling: !args.no_jpeg_dct_scaling, ..Default::default() },
+        plan_cache_dir: args.plan_cache.clone(),
         ..Default::default()
     };
     tracing::debug!(manifest = %loc.manifest.display(), model = %model_path.display(), "loading model");
-    Embedder::from_files(&model_path, manifest, options)
-        .with_context(|| format!("cannot load model {}", model_path.display()))
+    let embedder = Embedder::from_files(&model_path, manifest, options)
+        .with_context(|| format!("cannot load model {}", model_path.display()))?;
+    tracing::debug!(origin = ?embedder.plan_origin(), "model loaded");
+    Ok(embedder)
 }
 
 /// Expands the command-line inputs: files as given, directories walked

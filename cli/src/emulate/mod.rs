@@ -121,7 +121,7 @@ pub fn run(config: &EmulateConfig) -> Result<EmulateReport> {
     }
     fs::create_dir_all(&config.workdir)?;
     let photos = list_photos(&config.dataset)?;
-    let embedder = load_embedder(&config.model).context("loading the model")?;
+    let embedder = load_embedder(&config.model, None).context("loading the model")?;
     let model_id = embedder.model_id().parse().context("model id")?;
     let ids: Vec<String> = (0..config.phones).map(|i| format!("phone-{i:02}")).collect();
     let secrets: HashMap<String, Vec<u8>> =

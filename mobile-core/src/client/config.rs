@@ -20,7 +20,8 @@ pub enum ModelSource {
 /// Everything about one device but its model.
 #[derive(Debug, Clone)]
 pub struct DeviceConfig {
-    /// The app's private storage directory: queues and installed projections live here.
+    /// The app's private storage directory: queues, installed projections and
+    /// the model's plan cache (`plans/`, about 9 MB) live here.
     pub storage_dir: PathBuf,
     /// The ingest service root, e.g. `https://ingest.example.com` (uploads and sync).
     pub ingest_url: String,
