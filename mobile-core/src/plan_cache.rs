@@ -51,10 +51,13 @@ pub(crate) struct PlanCache {
 }
 
 impl PlanCache {
-    /// The cache entry in `dir` for `manifest`'s model at a fixed `batch`.
+    /// The cache entry in `dir` for `manifest`'s model at a fixed `batch`
+    /// (`manifest` validated: its sha256, the file name, is 64 hex digits).
     pub(crate) fn new(dir: &Path, manifest: &ModelManifest, batch: usize) -> Self {
+        // Serialising a plain struct of strings and numbers cannot fail.
+        let manifest_json = serde_json::to_string(manifest).unwrap_or_default();
         let mut key = Sha256::new();
-        for part in [TRACT_VERSION, env!("CARGO_PKG_VERSION"), &serde_json::to_string(manifest).unwrap_or_default()] {
+        for part in [TRACT_VERSION, env!("CARGO_PKG_VERSION"), &manifest_json] {
             key.update((part.len() as u64).to_le_bytes());
             key.update(part);
         }
@@ -112,8 +115,9 @@ impl PlanCache {
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&self.key);
         header.resize(HEADER_LEN, 0);
-        // The archive is appended to the header in one buffer, then its digest filled in.
-        let mut file = nnef().write_to_tar(model, header)?;
+        // The archive is appended to the header in one buffer, then its digest
+        // filled in. Deterministic (fixed timestamps): one graph, one file.
+        let mut file = nnef().write_to_tar_with_config(model, header, false, true)?;
         let digest = Sha256::digest(&file[HEADER_LEN..]);
         file[HEADER_LEN - 32..HEADER_LEN].copy_from_slice(&digest);
         if let Some(dir) = self.path.parent() {
