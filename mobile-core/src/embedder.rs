@@ -89,7 +89,7 @@ impl Embedder {
     ) -> Result<Self> {
         manifest.validate()?;
         let cache = options.plan_cache_dir.as_deref().map(|dir| PlanCache::new(dir, &manifest, PLAN_BATCH));
-        let cached = cache.as_ref().and_then(|c| c.load().and_then(|model| checked_cached(model, &manifest, c)));
+        let cached = cache.as_ref().and_then(PlanCache::load);
         let (graph, origin) = match cached {
             Some(graph) => (graph, PlanOrigin::Cache),
             None => {
@@ -232,24 +232,6 @@ fn runnable(mut graph: TypedModel, optimize: bool) -> Result<Plan> {
         graph.optimize().map_err(inference)?;
     }
     graph.into_runnable().map_err(inference)
-}
-
-/// A graph from the plan cache, if its input and output still match the
-/// manifest (a second line of defence behind the cache key).
-fn checked_cached(graph: TypedModel, manifest: &ModelManifest, cache: &PlanCache) -> Option<TypedModel> {
-    let shape = manifest.input.image_shape();
-    let input_ok = graph.input_fact(0).is_ok_and(|f| {
-        f.datum_type == f32::datum_type() && f.shape.as_concrete() == Some(&[PLAN_BATCH, shape[0], shape[1], shape[2]])
-    });
-    let output_ok =
-        graph.output_fact(0).is_ok_and(|f| f.shape.as_concrete() == Some(&[PLAN_BATCH, manifest.output.dim as usize]));
-    let single = graph.inputs.len() == 1 && graph.outputs.len() == 1;
-    if input_ok && output_ok && single {
-        Some(graph)
-    } else {
-        tracing::warn!(path = %cache.path().display(), "plan cache graph does not match the manifest; rebuilding");
-        None
-    }
 }
 
 /// Loads the ONNX model, checks it against the manifest and declutters it

@@ -43,11 +43,14 @@ const HEADER_LEN: usize = MAGIC.len() + 32 + 32;
 const TRACT_VERSION: &str = "0.23.9";
 const TRACT_VERSION_PROPERTY: &str = "tract_nnef_ser_version";
 
-/// Where one model's decluttered graph is cached, and the key it must carry.
-#[derive(Debug, Clone)]
+/// Where one model's decluttered graph is cached, the key it must carry and
+/// the input and output shapes the manifest expects of it.
+#[derive(Debug)]
 pub(crate) struct PlanCache {
     path: PathBuf,
     key: [u8; 32],
+    input_shape: [usize; 4],
+    output_shape: [usize; 2],
 }
 
 impl PlanCache {
@@ -62,12 +65,13 @@ impl PlanCache {
             key.update(part);
         }
         key.update((batch as u64).to_le_bytes());
-        Self { path: dir.join(format!("{}.plan", manifest.model_id())), key: key.finalize().into() }
-    }
-
-    /// The cache file's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
+        let [a, b, c] = manifest.input.image_shape();
+        Self {
+            path: dir.join(format!("{}.plan", manifest.model_id())),
+            key: key.finalize().into(),
+            input_shape: [batch, a, b, c],
+            output_shape: [batch, manifest.output.dim as usize],
+        }
     }
 
     /// The cached decluttered graph, or `None` (with the reason logged) when
@@ -90,7 +94,20 @@ impl PlanCache {
         if stamped.as_deref() != Some(TRACT_VERSION) {
             return miss(&self.path, &format!("written by tract {stamped:?}, running {TRACT_VERSION}"));
         }
+        if !self.matches_manifest(&model) {
+            return miss(&self.path, "input or output does not match the manifest");
+        }
         Some(model)
+    }
+
+    /// One f32 input and one output, of the manifest's shapes (a second line
+    /// of defence behind the key).
+    fn matches_manifest(&self, model: &TypedModel) -> bool {
+        let input_ok = model
+            .input_fact(0)
+            .is_ok_and(|f| f.datum_type == f32::datum_type() && f.shape.as_concrete() == Some(&self.input_shape[..]));
+        let output_ok = model.output_fact(0).is_ok_and(|f| f.shape.as_concrete() == Some(&self.output_shape[..]));
+        model.inputs.len() == 1 && model.outputs.len() == 1 && input_ok && output_ok
     }
 
     /// Verifies the header and returns the payload.
