@@ -226,9 +226,11 @@ pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConf
     runnable(decluttered_graph(model_bytes, manifest, config.batch)?, config.optimize)
 }
 
-/// Codegen (when `optimize`) and the runnable plan.
+/// Codegen (when `optimize`: Fruits' own kernels first, then tract's) and the
+/// runnable plan.
 fn runnable(mut graph: TypedModel, optimize: bool) -> Result<Plan> {
     if optimize {
+        crate::kernels::rewrite_pointwise(&mut graph).map_err(inference)?;
         graph.optimize().map_err(inference)?;
     }
     graph.into_runnable().map_err(inference)

@@ -12,11 +12,32 @@
 //! nothing here is runnable and tract keeps its loop; on ARM nothing here is
 //! compiled.
 //!
+//! The pointwise (1x1) convolutions are a graph rewrite rather than a routine:
+//! [`rewrite_pointwise`] swaps them for a Fruits operator before tract
+//! optimises the plan (`pointwise.rs`).
+//!
 //! [`Routine`]: tract_onnx::tract_core::tract_linalg::routines::Routine
 //! [`Func::DepthwiseC`]: tract_onnx::tract_core::tract_linalg::routines::Func::DepthwiseC
 
 #[cfg(target_arch = "x86_64")]
 mod depthwise_c_x86;
+#[cfg(target_arch = "x86_64")]
+mod direct_conv;
+
+use tract_onnx::prelude::{TractResult, TypedModel};
+
+/// Replaces the pointwise convolutions of a decluttered `model` (with their
+/// bias and ReLU6) by Fruits' x86-64 operator, returning how many it
+/// replaced; 0 on a CPU without AVX2 and FMA, and on other architectures.
+pub(crate) fn rewrite_pointwise(model: &mut TypedModel) -> TractResult<usize> {
+    #[cfg(target_arch = "x86_64")]
+    return direct_conv::rewrite(model);
+    #[cfg(not(target_arch = "x86_64"))]
+    return Ok({
+        let _ = model;
+        0
+    });
+}
 
 /// The names of the kernels this module registers for the running
 /// architecture, widest instruction set first (empty where it registers
