@@ -230,7 +230,7 @@ pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConf
 /// runnable plan.
 fn runnable(mut graph: TypedModel, optimize: bool) -> Result<Plan> {
     if optimize {
-        crate::kernels::rewrite_pointwise(&mut graph).map_err(inference)?;
+        crate::kernels::rewrite_convolutions(&mut graph).map_err(inference)?;
         graph.optimize().map_err(inference)?;
     }
     graph.into_runnable().map_err(inference)

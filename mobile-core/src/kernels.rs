@@ -1,4 +1,5 @@
-//! Kernels Fruits adds to tract's registry of single-winner routines.
+//! Kernels Fruits adds to tract: a routine in its registry, and operators
+//! that replace tract's convolutions in the plan.
 //!
 //! tract 0.23 picks its per-machine kernels from an [`inventory`] of
 //! [`Routine`] descriptors (`tract_linalg::routines`), and any crate linked
@@ -12,9 +13,14 @@
 //! nothing here is runnable and tract keeps its loop; on ARM nothing here is
 //! compiled.
 //!
-//! The pointwise (1x1) convolutions are a graph rewrite rather than a routine:
-//! [`rewrite_pointwise`] swaps them for a Fruits operator before tract
-//! optimises the plan (`pointwise.rs`).
+//! The other convolutions, and the clamps after the depthwise ones, cannot be
+//! reached through a routine: [`rewrite_convolutions`] swaps them for Fruits
+//! operators before tract optimises the plan, the pointwise (1x1) ones and the
+//! first 3x3 layer for a [`DirectConv`](direct_conv) (register tiles that read
+//! the activations in place, bias and ReLU6 fused) and the depthwise ones for a
+//! [`DirectDepthwise`](direct_depthwise) (the kernel above, ReLU6 fused). On
+//! this project's Intel host they took the model from 2.2x ONNX Runtime's time
+//! to 1.3x (BENCHMARKS.md). Same rules: x86-64 with AVX2 and FMA only.
 //!
 //! [`Routine`]: tract_onnx::tract_core::tract_linalg::routines::Routine
 //! [`Func::DepthwiseC`]: tract_onnx::tract_core::tract_linalg::routines::Func::DepthwiseC
@@ -23,13 +29,15 @@
 mod depthwise_c_x86;
 #[cfg(target_arch = "x86_64")]
 mod direct_conv;
+#[cfg(target_arch = "x86_64")]
+mod direct_depthwise;
 
 use tract_onnx::prelude::{TractResult, TypedModel};
 
-/// Replaces the pointwise convolutions of a decluttered `model` (with their
-/// bias and ReLU6) by Fruits' x86-64 operator, returning how many it
+/// Replaces the convolutions of a decluttered `model` (with the bias and
+/// ReLU6 that follow them) by Fruits' x86-64 operators, returning how many it
 /// replaced; 0 on a CPU without AVX2 and FMA, and on other architectures.
-pub(crate) fn rewrite_pointwise(model: &mut TypedModel) -> TractResult<usize> {
+pub(crate) fn rewrite_convolutions(model: &mut TypedModel) -> TractResult<usize> {
     #[cfg(target_arch = "x86_64")]
     return direct_conv::rewrite(model);
     #[cfg(not(target_arch = "x86_64"))]

@@ -84,3 +84,22 @@ fn wrong_tensor_shape_is_typed() {
     let t = fruits_core::InputTensor { shape: [3, 224, 224], data: vec![0.0; 3 * 224 * 224] };
     assert!(matches!(e.embed_tensor(&t), Err(EmbedError::TensorShape { .. })));
 }
+
+/// On x86-64 with AVX2 and FMA every convolution of the model runs as a Fruits
+/// operator (`fruits_core::kernels`) and no tract matrix product is left;
+/// elsewhere (ARM, older x86) the plan is tract's alone.
+#[test]
+fn convolutions_run_as_fruits_operators_where_the_cpu_allows() {
+    use tract_onnx::tract_core::tract_linalg::isa::{self, Arch, Isa};
+    let ops: Vec<String> = common::embedder().plan().model().nodes().iter().map(|n| n.op.name().to_string()).collect();
+    let count = |name: &str| ops.iter().filter(|o| *o == name).count();
+    let native = isa::native();
+    let ours = native.arch() == Some(Arch::X86_64) && native.has(Isa::X86_64Avx2) && native.has(Isa::X86_64Fma);
+    if ours {
+        // 34 pointwise + the first 3x3 layer; 17 depthwise.
+        assert_eq!((count("FruitsDirectConv"), count("FruitsDirectDepthwise")), (35, 17), "{ops:?}");
+        assert_eq!(count("OptMatMul") + count("DepthWiseConv"), 0, "{ops:?}");
+    } else {
+        assert_eq!(count("FruitsDirectConv") + count("FruitsDirectDepthwise"), 0, "{ops:?}");
+    }
+}

@@ -32,7 +32,7 @@ const MAX_RESIDENT_TAPS: usize = 9;
 /// accumulators (6 measured best for both: AVX2 0.97 / 0.69 / 0.83 ms of
 /// depthwise per image at 4 / 6 / 8, AVX-512 0.57 / 0.58 / 0.70 ms).
 macro_rules! depthwise_c_kernel {
-    ($module:ident, $features:literal, $lanes:literal, $positions:literal, $vec:ident, $zero:ident, $load:ident, $store:ident, $fma:ident) => {
+    ($module:ident, $features:literal, $lanes:literal, $positions:literal, $vec:ident, $zero:ident, $load:ident, $store:ident, $fma:ident, $set1:ident, $max:ident, $min:ident) => {
         pub(super) mod $module {
             use std::arch::x86_64::*;
 
@@ -63,8 +63,48 @@ macro_rules! depthwise_c_kernel {
                 in_stride: isize,
                 out_stride: isize,
             ) {
+                // SAFETY: the caller's contract.
+                unsafe {
+                    run_clamped(
+                        input,
+                        output,
+                        kernel,
+                        tap_indices,
+                        offsets,
+                        bias,
+                        channels,
+                        k_stride,
+                        len,
+                        in_stride,
+                        out_stride,
+                        None,
+                    )
+                }
+            }
+
+            /// [`run`], then each output clamped to `lo..=hi` when `clamp` is
+            /// given (a fused ReLU6; a NaN stays NaN).
+            ///
+            /// # Safety
+            /// As for [`run`].
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = $features)]
+            pub(crate) unsafe fn run_clamped(
+                input: *const f32,
+                output: *mut f32,
+                kernel: *const f32,
+                tap_indices: &[usize],
+                offsets: &[isize],
+                bias: *const f32,
+                channels: usize,
+                k_stride: usize,
+                len: usize,
+                in_stride: isize,
+                out_stride: isize,
+                clamp: Option<(f32, f32)>,
+            ) {
                 let taps: Vec<isize> = tap_indices.iter().map(|&t| (t * k_stride) as isize).collect();
-                let run = Run { input, output, kernel, bias, len, in_stride, out_stride };
+                let run = Run { input, output, kernel, bias, len, in_stride, out_stride, clamp };
                 let mut c = 0;
                 while c + $lanes <= channels {
                     // SAFETY: channels `c..c + $lanes` are within the caller's contract.
@@ -97,9 +137,20 @@ macro_rules! depthwise_c_kernel {
                 len: usize,
                 in_stride: isize,
                 out_stride: isize,
+                clamp: Option<(f32, f32)>,
             }
 
             impl Run {
+                /// `a`, clamped when the run clamps.
+                #[target_feature(enable = $features)]
+                fn clamped(&self, a: $vec) -> $vec {
+                    match self.clamp {
+                        // The accumulator is the second operand, so a NaN stays NaN.
+                        Some((lo, hi)) => $min($set1(hi), $max($set1(lo), a)),
+                        None => a,
+                    }
+                }
+
                 /// Channels `c..c + $lanes` with the `N` taps held in registers.
                 #[target_feature(enable = $features)]
                 unsafe fn resident<const N: usize>(&self, taps: &[isize], offsets: &[isize], c: usize) {
@@ -122,7 +173,7 @@ macro_rules! depthwise_c_kernel {
                                 }
                             }
                             for (p, a) in acc.iter().enumerate() {
-                                $store(self.output.offset((i + p) as isize * self.out_stride).add(c), *a);
+                                $store(self.output.offset((i + p) as isize * self.out_stride).add(c), self.clamped(*a));
                             }
                             i += POSITIONS;
                         }
@@ -132,7 +183,7 @@ macro_rules! depthwise_c_kernel {
                             for t in 0..N {
                                 a = $fma($load(x.offset(off[t])), k[t], a);
                             }
-                            $store(self.output.offset(i as isize * self.out_stride).add(c), a);
+                            $store(self.output.offset(i as isize * self.out_stride).add(c), self.clamped(a));
                             i += 1;
                         }
                     }
@@ -149,7 +200,7 @@ macro_rules! depthwise_c_kernel {
                             for (&t, &o) in taps.iter().zip(offsets) {
                                 a = $fma($load(x.offset(o)), $load(self.kernel.offset(t).add(c)), a);
                             }
-                            $store(self.output.offset(i as isize * self.out_stride).add(c), a);
+                            $store(self.output.offset(i as isize * self.out_stride).add(c), self.clamped(a));
                         }
                     }
                 }
@@ -166,7 +217,10 @@ macro_rules! depthwise_c_kernel {
                                 for (&t, &o) in taps.iter().zip(offsets) {
                                     a = (*x.offset(o).add(c)).mul_add(*self.kernel.offset(t).add(c), a);
                                 }
-                                *y.add(c) = a;
+                                *y.add(c) = match self.clamp {
+                                    Some((lo, hi)) if !a.is_nan() => a.clamp(lo, hi),
+                                    _ => a,
+                                };
                             }
                         }
                     }
@@ -176,8 +230,10 @@ macro_rules! depthwise_c_kernel {
     };
 }
 
-depthwise_c_kernel! { fma, "avx2,fma", 8, 6, __m256, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps }
-depthwise_c_kernel! { avx512, "avx512f", 16, 6, __m512, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps }
+depthwise_c_kernel! { fma, "avx2,fma", 8, 6, __m256, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_fmadd_ps,
+_mm256_set1_ps, _mm256_max_ps, _mm256_min_ps }
+depthwise_c_kernel! { avx512, "avx512f", 16, 6, __m512, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps,
+_mm512_set1_ps, _mm512_max_ps, _mm512_min_ps }
 
 inventory::submit! {
     Routine {

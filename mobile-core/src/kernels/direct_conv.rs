@@ -132,7 +132,7 @@ impl Spatial {
     }
 
     /// Output height and width.
-    fn output(&self) -> [usize; 2] {
+    pub(crate) fn output(&self) -> [usize; 2] {
         let p = self.padded();
         [(p[0] - self.kernel[0]) / self.stride[0] + 1, (p[1] - self.kernel[1]) / self.stride[1] + 1]
     }

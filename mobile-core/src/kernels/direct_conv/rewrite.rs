@@ -6,8 +6,9 @@
 //! matrix (the input channels); the matrix's other axis is the output's
 //! channel axis, and every other axis of the activations is an output position
 //! axis (in the same order in the output) or has size 1. A spatial match is a
-//! `Conv` over f32, channel-last, one group, no dilation, with a constant OIHW
-//! kernel and bias. Then, while the chain has one consumer each: an `Add` of a
+//! `Conv` over f32, channel-last, no dilation, with a constant OIHW kernel and
+//! bias, and either one group (a [`DirectConv`]) or one group per channel (a
+//! [`DirectDepthwise`]). Then, while the chain has one consumer each: an `Add` of a
 //! constant that varies along the channel axis only (the bias, pointwise
 //! only), a `Max` of a constant scalar and a `Min` of one (ReLU6). Anything
 //! else is left to tract.
@@ -19,6 +20,7 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Max, Min};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
+use super::super::direct_depthwise::DirectDepthwise;
 use super::{DirectConv, Layout, Pointwise, Shape, Simd, Spatial};
 
 /// Rewrites every match in `model`, returning how many. Does nothing (and
@@ -43,10 +45,19 @@ fn rewrite_for(model: &mut TypedModel, simd: Simd) -> TractResult<usize> {
     Ok(rewritten)
 }
 
+/// Which operator a match becomes.
+enum Kind {
+    /// A [`DirectConv`].
+    Dense(Shape),
+    /// A [`DirectDepthwise`].
+    Depthwise(Spatial),
+}
+
 /// A matched convolution, before fusing what follows it.
 struct Matched {
-    shape: Shape,
-    /// `[output channel][reduction step]`, in [`DirectConv::new`]'s step order.
+    kind: Kind,
+    /// Dense: `[output channel][reduction step]`, in [`DirectConv::new`]'s
+    /// step order; depthwise: `[tap][channel]`.
     weights: Vec<f32>,
     /// Output channels.
     outputs: usize,
@@ -62,7 +73,7 @@ fn direct_conv_patch(model: &TypedModel, id: usize, simd: Simd) -> TractResult<O
     let matched = if let Some(einsum) = node.op_as::<EinSum>() {
         pointwise(model, node, einsum)?
     } else if let Some(conv) = node.op_as::<Conv>() {
-        spatial(model, node, conv)?
+        convolution(model, node, conv)?
     } else {
         None
     };
@@ -102,8 +113,15 @@ fn direct_conv_patch(model: &TypedModel, id: usize, simd: Simd) -> TractResult<O
         (lo, hi) => Some((lo.unwrap_or(f32::NEG_INFINITY), hi.unwrap_or(f32::INFINITY))),
     };
 
-    let depth = c.weights.len() / c.outputs;
-    let op = DirectConv::new(c.shape, simd, |n, k| c.weights[n * depth + k], &bias, clamp, output_shape.into());
+    let op: Box<dyn TypedOp> = match c.kind {
+        Kind::Dense(shape) => {
+            let depth = c.weights.len() / c.outputs;
+            Box::new(DirectConv::new(shape, simd, |n, k| c.weights[n * depth + k], &bias, clamp, output_shape.into()))
+        }
+        Kind::Depthwise(shape) => {
+            Box::new(DirectDepthwise::new(shape, simd, c.weights, bias, clamp, output_shape.into()))
+        }
+    };
     let mut patch = TypedModelPatch::default();
     let input = patch.tap_model(model, node.inputs[0])?;
     let wire = patch.wire_node(format!("{}.fruits_direct", node.name), op, &[input])?;
@@ -171,15 +189,17 @@ fn pointwise(model: &TypedModel, node: &TypedNode, einsum: &EinSum) -> TractResu
     } else {
         (0..outputs).flat_map(|n| (0..inputs).map(move |k| w[k * outputs + n])).collect()
     };
-    Ok(Some(Matched { shape: Shape::Pointwise(p), weights, outputs, bias: None, channel_axis: yn }))
+    Ok(Some(Matched { kind: Kind::Dense(Shape::Pointwise(p)), weights, outputs, bias: None, channel_axis: yn }))
 }
 
-/// Reads `conv` at `node` as a spatial convolution, if it is one.
-fn spatial(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<Matched>> {
+/// Reads `conv` at `node` as a dense (one group) or depthwise (one group per
+/// channel) spatial convolution, if it is one.
+fn convolution(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Option<Matched>> {
     let spec = &conv.pool_spec;
     let channel_last = matches!(spec.data_format, DataFormat::NHWC | DataFormat::HWC);
+    let depthwise = conv.group > 1 && conv.group == spec.input_channels && conv.group == spec.output_channels;
     if conv.q_params.is_some()
-        || conv.group != 1
+        || !(conv.group == 1 || depthwise)
         || conv.kernel_fmt != KernelFormat::OIHW
         || !channel_last
         || spec.kernel_shape.len() != 2
@@ -207,7 +227,8 @@ fn spatial(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
     }
     let input = [x_shape[batch], x_shape[batch + 1], x_shape[batch + 2]];
     let (outputs, [kh, kw]) = (spec.output_channels, [spec.kernel_shape[0], spec.kernel_shape[1]]);
-    if kernel.shape() != [outputs, input[2], kh, kw] || !(bias.len() == outputs || bias.len() == 1) {
+    let per_group = if depthwise { 1 } else { input[2] };
+    if kernel.shape() != [outputs, per_group, kh, kw] || !(bias.len() == outputs || bias.len() == 1) {
         return Ok(None);
     }
     let padding = spec.computed_padding(&input[..2]);
@@ -225,15 +246,22 @@ fn spatial(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult<Opt
     let bias = bias.try_as_plain_ram()?;
     let bias = bias.as_slice::<f32>()?;
     let bias = if bias.len() == 1 { vec![bias[0]; outputs] } else { bias.to_vec() };
-    // Steps run over (tap row, tap column, channel); OIHW is [n][channel][row][column].
     let kernel = kernel.try_as_plain_ram()?;
     let kernel = kernel.as_slice::<f32>()?;
     let (taps, channels) = (kh * kw, input[2]);
-    let weights = (0..outputs)
-        .flat_map(|n| (0..taps).flat_map(move |tap| (0..channels).map(move |ch| (n, tap, ch))))
-        .map(|(n, tap, ch)| kernel[(n * channels + ch) * taps + tap])
-        .collect();
-    Ok(Some(Matched { shape: Shape::Spatial(s), weights, outputs, bias: Some(bias), channel_axis: y_shape.len() - 1 }))
+    let (kind, weights) = if depthwise {
+        // OIHW is [channel][1][row][column]; the depthwise kernel reads [tap][channel].
+        let weights = (0..taps).flat_map(|tap| (0..channels).map(move |ch| kernel[ch * taps + tap])).collect();
+        (Kind::Depthwise(s), weights)
+    } else {
+        // Steps run over (tap row, tap column, channel); OIHW is [n][channel][row][column].
+        let weights = (0..outputs)
+            .flat_map(|n| (0..taps).flat_map(move |tap| (0..channels).map(move |ch| (n, tap, ch))))
+            .map(|(n, tap, ch)| kernel[(n * channels + ch) * taps + tap])
+            .collect();
+        (Kind::Dense(Shape::Spatial(s)), weights)
+    };
+    Ok(Some(Matched { kind, weights, outputs, bias: Some(bias), channel_axis: y_shape.len() - 1 }))
 }
 
 /// The layout of a tensor whose significant axes are `positions` and `channel`:
@@ -345,40 +373,67 @@ mod tests {
         check("hwi,oi->hwo", &[4, 5, 3], &[1, 1, 6])
     }
 
-    #[test]
-    fn fuses_a_strided_padded_conv_with_its_relu6() -> TractResult<()> {
+    /// A 3x3 stride-2 `Conv` padded below and right (MobileNetV2's first
+    /// layer and its downsampling depthwise ones, at a smaller size) with
+    /// `group` groups over 16 channels in, then Max 0 and Min 1.5; an input.
+    fn conv_model(group: usize, outputs: usize) -> TractResult<(TypedModel, Tensor)> {
         use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
-        let Some(simd) = Simd::native() else { return Ok(()) };
-        // MobileNetV2's first layer at a smaller size: 3x3, stride 2, padded below and right.
         let pool_spec = PoolSpec {
             data_format: DataFormat::NHWC,
             kernel_shape: tvec!(3, 3),
             padding: PaddingSpec::Explicit(tvec!(0, 0), tvec!(1, 1)),
             dilations: None,
             strides: Some(tvec!(2, 2)),
-            input_channels: 3,
-            output_channels: 8,
+            input_channels: 16,
+            output_channels: outputs,
         };
-        let conv = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: 1, q_params: None };
+        let conv = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group, q_params: None };
         let mut model = TypedModel::default();
-        let x = model.add_source("x", f32::fact([1, 9, 12, 3]))?;
-        let k: Vec<f32> = (0..8 * 27).map(|i| (i as f32 * 0.37).sin()).collect();
-        let k = model.add_const("k", tensor1(&k).into_shape(&[8, 3, 3, 3])?)?;
-        let b = model.add_const("b", tensor1(&(0..8).map(|i| i as f32 * 0.3 - 1.0).collect::<Vec<_>>()))?;
+        let x = model.add_source("x", f32::fact([1, 9, 12, 16]))?;
+        let per_group = 16 / group;
+        let k: Vec<f32> = (0..outputs * per_group * 9).map(|i| (i as f32 * 0.37).sin()).collect();
+        let k = model.add_const("k", tensor1(&k).into_shape(&[outputs, per_group, 3, 3])?)?;
+        let b = model.add_const("b", tensor1(&(0..outputs).map(|i| i as f32 * 0.3 - 1.0).collect::<Vec<_>>()))?;
         let y = model.wire_node("conv", conv, &[x, k, b])?;
         let zero = model.add_const("zero", tensor0(0f32).into_shape(&[1, 1, 1, 1])?)?;
         let six = model.add_const("six", tensor0(1.5f32).into_shape(&[1, 1, 1, 1])?)?;
         let y = model.wire_node("max", tract_onnx::tract_core::ops::math::max(), &[y[0], zero])?;
         let y = model.wire_node("min", tract_onnx::tract_core::ops::math::min(), &[y[0], six])?;
         model.select_output_outlets(&y)?;
-        let x =
-            tensor1(&(0..324).map(|i| (i as f32 * 0.7).cos() * 3.0).collect::<Vec<_>>()).into_shape(&[1, 9, 12, 3])?;
+        let x = tensor1(&(0..9 * 12 * 16).map(|i| (i as f32 * 0.7).cos() * 3.0).collect::<Vec<_>>())
+            .into_shape(&[1, 9, 12, 16])?;
+        Ok((model, x))
+    }
+
+    /// Rewrites [`conv_model`] and checks it becomes `op` alone, computing
+    /// what tract computes.
+    fn check_conv(group: usize, outputs: usize, op: &str) -> TractResult<()> {
+        let Some(simd) = Simd::native() else { return Ok(()) };
+        let (mut model, x) = conv_model(group, outputs)?;
         let want = run(&model, &x)?;
-        assert_eq!(want.shape(), [1, 4, 6, 8]);
+        assert_eq!(want.shape(), [1, 4, 6, outputs]);
         assert_eq!(rewrite_for(&mut model, simd)?, 1);
         let ops: Vec<String> = model.nodes().iter().map(|n| n.op.name().to_string()).collect();
-        assert_eq!(ops, ["Source", "FruitsDirectConv"]);
+        assert_eq!(ops, ["Source", op]);
         run(&model, &x)?.close_enough(&want, Approximation::Approximate)?;
+        Ok(())
+    }
+
+    #[test]
+    fn fuses_a_strided_padded_conv_with_its_relu6() -> TractResult<()> {
+        check_conv(1, 8, "FruitsDirectConv")
+    }
+
+    #[test]
+    fn fuses_a_depthwise_conv_with_its_relu6() -> TractResult<()> {
+        check_conv(16, 16, "FruitsDirectDepthwise")
+    }
+
+    #[test]
+    fn leaves_a_grouped_conv_that_is_not_depthwise() -> TractResult<()> {
+        let Some(simd) = Simd::native() else { return Ok(()) };
+        let (mut model, _) = conv_model(4, 8)?;
+        assert_eq!(rewrite_for(&mut model, simd)?, 0);
         Ok(())
     }
 
