@@ -14,13 +14,13 @@
 //! compiled.
 //!
 //! The other convolutions, and the clamps after the depthwise ones, cannot be
-//! reached through a routine: [`rewrite_convolutions`] swaps them for Fruits
+//! reached through a routine: `rewrite_convolutions` swaps them for Fruits
 //! operators before tract optimises the plan, the pointwise (1x1) ones and the
-//! first 3x3 layer for a [`DirectConv`](direct_conv) (register tiles that read
+//! first 3x3 layer for a `DirectConv` (`direct_conv.rs`: register tiles that read
 //! the activations in place, bias and ReLU6 fused) and the depthwise ones for a
-//! [`DirectDepthwise`](direct_depthwise) (the kernel above, ReLU6 fused). On
+//! `DirectDepthwise` (`direct_depthwise.rs`: the kernel above, ReLU6 fused). On
 //! this project's Intel host they took the model from 2.2x ONNX Runtime's time
-//! to 1.3x (BENCHMARKS.md). Same rules: x86-64 with AVX2 and FMA only.
+//! to 1.2x (BENCHMARKS.md). Same rules: x86-64 with AVX2 and FMA only.
 //!
 //! [`Routine`]: tract_onnx::tract_core::tract_linalg::routines::Routine
 //! [`Func::DepthwiseC`]: tract_onnx::tract_core::tract_linalg::routines::Func::DepthwiseC
