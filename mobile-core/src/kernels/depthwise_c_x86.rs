@@ -27,6 +27,24 @@ pub(super) const NAMES: &[&str] = &[AVX512, AVX2_FMA];
 /// Largest tap count with a register-resident kernel (a 3x3 window).
 const MAX_RESIDENT_TAPS: usize = 9;
 
+/// One call: [`DepthwiseCF32`]'s arguments, and a clamp.
+#[derive(Clone, Copy)]
+pub(super) struct DepthwiseCall<'a> {
+    pub input: *const f32,
+    pub output: *mut f32,
+    pub kernel: *const f32,
+    pub tap_indices: &'a [usize],
+    pub offsets: &'a [isize],
+    pub bias: *const f32,
+    pub channels: usize,
+    pub k_stride: usize,
+    pub len: usize,
+    pub in_stride: isize,
+    pub out_stride: isize,
+    /// Clamp each output to `lo..=hi` (a fused ReLU6; a NaN stays NaN).
+    pub clamp: Option<(f32, f32)>,
+}
+
 /// One kernel per instruction set: `$lanes` channels in a `$vec`, loaded,
 /// stored and fused-multiply-added by the intrinsics named, `$positions`
 /// accumulators (6 measured best for both: AVX2 0.97 / 0.69 / 0.83 ms of
@@ -36,7 +54,7 @@ macro_rules! depthwise_c_kernel {
         pub(super) mod $module {
             use std::arch::x86_64::*;
 
-            use super::MAX_RESIDENT_TAPS;
+            use super::{DepthwiseCall, MAX_RESIDENT_TAPS};
 
             /// Output positions accumulated together: independent FMA chains
             /// that hide the instruction's latency.
@@ -63,48 +81,42 @@ macro_rules! depthwise_c_kernel {
                 in_stride: isize,
                 out_stride: isize,
             ) {
+                let call = DepthwiseCall {
+                    input,
+                    output,
+                    kernel,
+                    tap_indices,
+                    offsets,
+                    bias,
+                    channels,
+                    k_stride,
+                    len,
+                    in_stride,
+                    out_stride,
+                    clamp: None,
+                };
                 // SAFETY: the caller's contract.
-                unsafe {
-                    run_clamped(
-                        input,
-                        output,
-                        kernel,
-                        tap_indices,
-                        offsets,
-                        bias,
-                        channels,
-                        k_stride,
-                        len,
-                        in_stride,
-                        out_stride,
-                        None,
-                    )
-                }
+                unsafe { run_call(&call) }
             }
 
-            /// [`run`], then each output clamped to `lo..=hi` when `clamp` is
-            /// given (a fused ReLU6; a NaN stays NaN).
+            /// One call, with its clamp.
             ///
             /// # Safety
             /// As for [`run`].
-            #[allow(clippy::too_many_arguments)]
             #[target_feature(enable = $features)]
-            pub(crate) unsafe fn run_clamped(
-                input: *const f32,
-                output: *mut f32,
-                kernel: *const f32,
-                tap_indices: &[usize],
-                offsets: &[isize],
-                bias: *const f32,
-                channels: usize,
-                k_stride: usize,
-                len: usize,
-                in_stride: isize,
-                out_stride: isize,
-                clamp: Option<(f32, f32)>,
-            ) {
-                let taps: Vec<isize> = tap_indices.iter().map(|&t| (t * k_stride) as isize).collect();
-                let run = Run { input, output, kernel, bias, len, in_stride, out_stride, clamp };
+            pub(crate) unsafe fn run_call(call: &DepthwiseCall<'_>) {
+                let (offsets, channels) = (call.offsets, call.channels);
+                let taps: Vec<isize> = call.tap_indices.iter().map(|&t| (t * call.k_stride) as isize).collect();
+                let run = Run {
+                    input: call.input,
+                    output: call.output,
+                    kernel: call.kernel,
+                    bias: call.bias,
+                    len: call.len,
+                    in_stride: call.in_stride,
+                    out_stride: call.out_stride,
+                    clamp: call.clamp,
+                };
                 let mut c = 0;
                 while c + $lanes <= channels {
                     // SAFETY: channels `c..c + $lanes` are within the caller's contract.

@@ -384,36 +384,54 @@ impl EvalOp for DirectConv {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let input = input.try_as_plain_ram()?;
-        let x = input.as_slice::<f32>()?;
-        ensure!(x.len() == self.shape.input_len(), "{} input of {} values", self.name(), x.len());
-        // SAFETY: `run` writes every element.
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
-        self.run(x, output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
-        Ok(tvec!(output.into_tvalue()))
+        eval_f32(self, inputs, self.shape.input_len(), &self.output_shape, |x, y| self.run(x, y))
     }
 }
 
 impl TypedOp for DirectConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type());
-        Ok(tvec!(f32::fact(&*self.output_shape)))
+        f32_output_fact(inputs, &self.output_shape)
     }
 
     as_op!();
 }
 
+/// Evaluates a one-input f32 operator whose `run` reads `input_len` values
+/// and writes every value of an `output_shape` tensor.
+pub(super) fn eval_f32(
+    op: &dyn Op,
+    inputs: TVec<TValue>,
+    input_len: usize,
+    output_shape: &[usize],
+    run: impl FnOnce(&[f32], &mut [f32]),
+) -> TractResult<TVec<TValue>> {
+    let input = args_1!(inputs);
+    let input = input.try_as_plain_ram()?;
+    let x = input.as_slice::<f32>()?;
+    ensure!(x.len() == input_len, "{}: input of {} values, expected {input_len}", op.name(), x.len());
+    // SAFETY: `run` writes every element.
+    let mut output = unsafe { Tensor::uninitialized::<f32>(output_shape)? };
+    run(x, output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
+    Ok(tvec!(output.into_tvalue()))
+}
+
+/// The output fact of such an operator.
+pub(super) fn f32_output_fact(inputs: &[&TypedFact], output_shape: &[usize]) -> TractResult<TVec<TypedFact>> {
+    ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "one f32 input");
+    Ok(tvec!(f32::fact(output_shape)))
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn value(i: usize, scale: f32) -> f32 {
+    /// Varied test values with exact binary fractions among them.
+    pub(in crate::kernels) fn value(i: usize, scale: f32) -> f32 {
         ((i as f32 * scale).sin() * 1.7).round() / 4.0 + (i % 7) as f32 * 0.03
     }
 
     /// Every instruction set this CPU runs.
-    fn available() -> Vec<Simd> {
+    pub(in crate::kernels) fn available() -> Vec<Simd> {
         let mut sets = Vec::new();
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             sets.push(Simd::Avx2Fma);

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use tract_onnx::tract_core::internal::*;
 
-use super::depthwise_c_x86::{avx512, fma};
-use super::direct_conv::{Simd, Spatial};
+use super::depthwise_c_x86::{DepthwiseCall, avx512, fma};
+use super::direct_conv::{Simd, Spatial, eval_f32, f32_output_fact};
 
 /// `y = clamp(depthwise(x, w) + bias)` over channel-last activations.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +80,21 @@ impl DirectDepthwise {
                     }
                 }
                 let at = (oy * ow + from) * c;
+                let call = DepthwiseCall {
+                    input: x.as_ptr(),
+                    // SAFETY (offset): position (oy, from) is inside `y`.
+                    output: unsafe { y.as_mut_ptr().add(at) },
+                    kernel: self.weights.as_ptr(),
+                    tap_indices: &taps,
+                    offsets: &offsets,
+                    bias: self.bias.as_ptr(),
+                    channels: c,
+                    k_stride: c,
+                    len,
+                    in_stride: (sx * c) as isize,
+                    out_stride: c as isize,
+                    clamp: self.clamp,
+                };
                 // SAFETY: every tap of the `len` positions reads inside `x`: the
                 // offsets are of in-bounds pixels for the first position, and the
                 // later ones (`from..from + len` all inside `inner` when `len > 1`)
@@ -88,24 +103,10 @@ impl DirectDepthwise {
                 // inside `y`; the weights hold every tap's `c` values and the
                 // bias `c`. The simd set was found on this CPU (`Simd::native`).
                 unsafe {
-                    let run = match self.simd {
-                        Simd::Avx2Fma => fma::run_clamped,
-                        Simd::Avx512 => avx512::run_clamped,
-                    };
-                    run(
-                        x.as_ptr(),
-                        y.as_mut_ptr().add(at),
-                        self.weights.as_ptr(),
-                        &taps,
-                        &offsets,
-                        self.bias.as_ptr(),
-                        c,
-                        c,
-                        len,
-                        (sx * c) as isize,
-                        c as isize,
-                        self.clamp,
-                    );
+                    match self.simd {
+                        Simd::Avx2Fma => fma::run_call(&call),
+                        Simd::Avx512 => avx512::run_call(&call),
+                    }
                 }
             };
             for ox in 0..inner.0 {
@@ -137,22 +138,14 @@ impl EvalOp for DirectDepthwise {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let input = input.try_as_plain_ram()?;
-        let x = input.as_slice::<f32>()?;
-        let expected: usize = self.shape.input.iter().product();
-        ensure!(x.len() == expected, "{} input of {} values, expected {expected}", self.name(), x.len());
-        // SAFETY: `run` writes every element.
-        let mut output = unsafe { Tensor::uninitialized::<f32>(&self.output_shape)? };
-        self.run(x, output.try_as_plain_ram_mut()?.as_slice_mut::<f32>()?);
-        Ok(tvec!(output.into_tvalue()))
+        let input_len = self.shape.input.iter().product();
+        eval_f32(self, inputs, input_len, &self.output_shape, |x, y| self.run(x, y))
     }
 }
 
 impl TypedOp for DirectDepthwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type());
-        Ok(tvec!(f32::fact(&*self.output_shape)))
+        f32_output_fact(inputs, &self.output_shape)
     }
 
     as_op!();
@@ -160,23 +153,12 @@ impl TypedOp for DirectDepthwise {
 
 #[cfg(test)]
 mod tests {
+    use super::super::direct_conv::tests::{available, value};
     use super::*;
-
-    fn value(i: usize, scale: f32) -> f32 {
-        ((i as f32 * scale).sin() * 1.7).round() / 4.0 + (i % 7) as f32 * 0.03
-    }
 
     #[test]
     fn matches_the_formula_on_borders_strides_and_channel_tails() {
-        let mut sets = Vec::new();
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            sets.push(Simd::Avx2Fma);
-        }
-        if std::is_x86_feature_detected!("avx512f") {
-            sets.push(Simd::Avx512);
-        }
-        let mut checked = 0;
-        for simd in sets {
+        for simd in available() {
             // MobileNetV2's two kinds (3x3, stride 1 padded all round; stride 2
             // padded below and right) on small images, with channel counts off
             // the vector width, and a wider kernel with uneven padding.
@@ -220,12 +202,8 @@ mod tests {
                             "{simd:?} {s:?} clamp {clamp:?}: ({oy}, {ox}, {ch}) is {got}, expected {want}"
                         );
                     }
-                    checked += 1;
                 }
             }
-        }
-        if checked == 0 {
-            eprintln!("skipped: this CPU has no AVX2 + FMA");
         }
     }
 }
