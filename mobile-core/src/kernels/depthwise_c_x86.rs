@@ -270,7 +270,7 @@ inventory::submit! {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use tract_onnx::tract_core::tract_linalg::routines::DepthwiseCF32;
 
     use super::*;
@@ -285,7 +285,9 @@ mod tests {
         out_stride: isize,
     }
 
-    fn value(i: usize, scale: f32) -> f32 {
+    /// Varied test values with exact binary fractions among them (shared by
+    /// the other kernels' tests).
+    pub(in crate::kernels) fn value(i: usize, scale: f32) -> f32 {
         ((i as f32 * scale).sin() * 1.7).round() / 4.0 + (i % 7) as f32 * 0.03
     }
 

@@ -282,12 +282,13 @@ impl DirectConv {
         assert_eq!(y.len(), self.shape.positions() * self.outputs, "output size");
         let mr = self.simd.tile_rows();
         let mut scratch = vec![0f32; mr * self.simd.panel_width()];
+        let reads = self.steps();
         match self.shape {
             Shape::Pointwise(p) => {
                 let (x_pos, _) = p.x.steps(p.positions, p.inputs);
                 for m0 in (0..p.positions).step_by(mr) {
                     let rows = mr.min(p.positions - m0);
-                    self.run_row_tiles(x, m0 * x_pos, x_pos, (m0, rows), p.y, y, &mut scratch);
+                    self.run_row_tiles(x, reads, m0 * x_pos, x_pos, (m0, rows), p.y, y, &mut scratch);
                 }
             }
             Shape::Spatial(s) => {
@@ -300,6 +301,7 @@ impl DirectConv {
                         let rows = mr.min(ow - ox);
                         self.run_row_tiles(
                             &x,
+                            reads,
                             origin,
                             x_pos,
                             (oy * ow + ox, rows),
@@ -315,10 +317,12 @@ impl DirectConv {
 
     /// Output positions `m0..m0 + rows` (`positions`), whose input origins
     /// are `origin`, `origin + x_pos`, ...: one tile per weight panel.
+    /// `(steps, furthest)` is [`Self::steps`].
     #[allow(clippy::too_many_arguments)]
     fn run_row_tiles(
         &self,
         x: &[f32],
+        (steps, furthest): (tiles::Steps<'_>, usize),
         origin: usize,
         x_pos: usize,
         (m0, rows): (usize, usize),
@@ -328,7 +332,6 @@ impl DirectConv {
     ) {
         let (nr, n, positions) = (self.simd.panel_width(), self.outputs, self.shape.positions());
         // Bounds the kernel relies on: the last position's furthest read, the last row written.
-        let (steps, furthest) = self.steps();
         assert!(origin + (rows - 1) * x_pos + furthest < x.len(), "tile reads past the input");
         assert!(m0 + rows <= positions, "tile writes past the output");
         for (p, n0) in (0..n).step_by(nr).enumerate() {
@@ -423,12 +426,8 @@ pub(super) fn f32_output_fact(inputs: &[&TypedFact], output_shape: &[usize]) -> 
 
 #[cfg(test)]
 pub(super) mod tests {
+    use super::super::depthwise_c_x86::tests::value;
     use super::*;
-
-    /// Varied test values with exact binary fractions among them.
-    pub(in crate::kernels) fn value(i: usize, scale: f32) -> f32 {
-        ((i as f32 * scale).sin() * 1.7).round() / 4.0 + (i % 7) as f32 * 0.03
-    }
 
     /// Every instruction set this CPU runs.
     pub(in crate::kernels) fn available() -> Vec<Simd> {

@@ -153,7 +153,8 @@ impl TypedOp for DirectDepthwise {
 
 #[cfg(test)]
 mod tests {
-    use super::super::direct_conv::tests::{available, value};
+    use super::super::depthwise_c_x86::tests::value;
+    use super::super::direct_conv::tests::available;
     use super::*;
 
     #[test]

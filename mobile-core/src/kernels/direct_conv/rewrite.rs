@@ -242,7 +242,6 @@ fn convolution(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult
     if y_shape[batch..] != [oh, ow, outputs] {
         return Ok(None);
     }
-    let bias = bias.cast_to::<f32>()?;
     let bias = bias.try_as_plain_ram()?;
     let bias = bias.as_slice::<f32>()?;
     let bias = if bias.len() == 1 { vec![bias[0]; outputs] } else { bias.to_vec() };

@@ -59,11 +59,11 @@ macro_rules! tile_kernel {
             /// Runs `rows` positions (any count) against one weight panel.
             ///
             /// # Safety
-            /// Every input value [`Tile`] describes must be readable (each
-            /// position's origin plus each step's offset), and `steps * NR`
-            /// weights and `NR` biases and its `rows`
-            /// output rows of `NR` writable; the CPU must offer the
-            /// instruction sets this kernel is compiled for.
+            /// Every input value [`Tile`] describes (each position's origin
+            /// plus each step's offset), `steps * NR` weights and `NR` biases
+            /// must be readable, and its `rows` output rows of `NR` writable;
+            /// the CPU must offer the instruction sets this kernel is compiled
+            /// for.
             #[target_feature(enable = $features)]
             pub(crate) unsafe fn run(rows: usize, t: &Tile<'_>) {
                 // One instance per kind of steps, so that uniform ones compile to a stride
