@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
-# Phone-class builds, verified (issue 8): cross-builds the on-device core for ARM Linux
-# with Debian's Rust toolchain and runs the tests that matter on a phone under QEMU
-# user-mode emulation. scripts/test.sh (and so CI) runs it after the main test suites.
+# Phone-class builds, verified: cross-builds the on-device core for ARM Linux with Debian's
+# Rust toolchain and runs the tests that matter on a phone under QEMU user-mode emulation.
+# scripts/test.sh (and so CI) runs it once per target after the host suites.
 #
-#   scripts/cross.sh                                       both targets
+#   scripts/cross.sh                                           both targets, default tier
 #   CROSS_TARGETS=aarch64-unknown-linux-gnu scripts/cross.sh   one target
-#   CROSS_LIB_PROFILE=mobile scripts/cross.sh              the library as shipped (2nd full build)
-#   CROSS_SIZES=1 scripts/cross.sh                         that, plus the size report (BENCHMARKS.md)
+#   FRUITS_FULL=1 scripts/cross.sh                             full tier (below)
+#   CROSS_SIZES=1 scripts/cross.sh                             full tier, plus the size report
 #
 # For each target (aarch64-unknown-linux-gnu = ARM64 phones, armv7-unknown-linux-gnueabihf =
-# the ARMv7 class of Android's armeabi-v7a), with `--release` (one build shared by every
-# test binary):
-#   - fruits-formats' unit tests: shard encode/decode round trips, projection artifact
-#     signatures (Ed25519) and request signatures;
-#   - fruits-core's unit tests (preprocessing, header sniffing, manifest, queue) and the
-#     integration tests kernels (which tract kernels run; fails if ARM64 falls back to
-#     tract's generic code), ort_parity (embeddings within 1e-4 of ONNX Runtime, and
-#     preprocessing against Pillow: the test runs the host's python3 on
-#     scripts/ort_reference.py, which an emulated process can exec natively), bad_input
-#     and wrong_model (typed refusals of bad photos and bad models), large_jpeg, and
-#     plan_cache (the cached graph read back and re-optimised with the target's kernels);
-#   - the UniFFI `bindings` crate (fruits-ffi): its cdylib, and its golden test (the SDK
-#     facade embeds the golden photo within 1e-3 of the host's values and throws its typed
-#     errors), all in the same invocation so that the library shares the tests' build.
-# Then, with CROSS_LIB_PROFILE=mobile (as CI runs it) or CROSS_SIZES=1 (which also prints
-# the size report for BENCHMARKS.md), the library with the `mobile` profile the apps ship,
-# checked to still carry tract's SIMD kernels after LTO.
+# the ARMv7 class of Android's armeabi-v7a), in one `--release` build shared by every test
+# binary. The default tier (CI) runs:
+#   - fruits-formats' and fruits-core's unit tests (shard and artifact round trips and
+#     signatures, preprocessing, header sniffing, manifest, queue: 32-bit `usize` on ARMv7);
+#   - kernels (which tract kernels run; fails if ARM64 falls back to tract's generic code)
+#     and ort_parity (embeddings within 1e-4 of ONNX Runtime through the target's NEON
+#     kernels, and preprocessing against Pillow: the test runs the host's python3 on
+#     scripts/ort_reference.py, which an emulated process can exec natively);
+#   - on ARM64, large_jpeg (libjpeg-turbo's NEON scaled decode against the full decode, and
+#     damaged large JPEGs refused);
+#   - on ARM64, the UniFFI `bindings` crate (fruits-ffi): its cdylib and its golden test (the
+#     SDK facade embeds the golden photo within 1e-3 of the host's values and throws its typed
+#     errors), in the same invocation so that the library shares the tests' build;
+#   - on ARM64, the kernel probe (mobile-core/kernel-probe) built with the `mobile` profile the
+#     apps ship (fat LTO, one codegen unit, stripped) and run: tract registers its kernels
+#     through linker sections, and the probe fails unless the LTO build still selects the
+#     NEON ones. It builds only tract-linalg, so it is cached after the first run.
+# The full tier (FRUITS_FULL=1) adds, on both targets: bad_input and wrong_model (typed
+# refusals of bad photos and models; the default tier runs them on the host), large_jpeg on
+# ARMv7 too, plan_cache (the cached graph read back and re-optimised with the target's
+# kernels), the golden test on ARMv7 too, and the bindings library itself built with the
+# `mobile` profile (a second full build per target) and checked to carry tract's SIMD kernels.
 # Emulated timings mean nothing: none are taken.
 #
 # ARMv7 and NEON: tract picks its ARMv7 NEON kernels by reading /proc/cpuinfo, and QEMU 7.2
@@ -38,11 +43,11 @@
 # Toolchain, installed only when missing (idempotent): Debian's rustc-web/cargo-web 1.96
 # (/usr/bin/rustc, /usr/bin/cargo: called by absolute path because rustup's 1.95 shims
 # come first on PATH), the ARM standard libraries libstd-rust-web-dev:arm64/:armhf, the gcc
-# cross linkers with their C libraries, and qemu-user. Builds go to target/cross so that
-# Debian's rustc and rustup's never invalidate each other's artefacts. That directory is
-# kept outside the checkout by default (~/.cache/fruits/cross-target), like Garage's binary:
-# a cold ARM build of tract takes 10-25 minutes per target on 2 cores, and CI's fresh clone
-# then rebuilds only the workspace's own crates.
+# cross linkers with their C libraries, and qemu-user. Builds go to a target folder kept
+# outside the checkout (~/.cache/fruits/cross-target, CROSS_TARGET_DIR overrides), like
+# Garage's binary: a cold ARM build of tract takes 10-25 minutes per target on 2 cores, and
+# a fresh clone then rebuilds only the workspace's own crates. The test builds carry no
+# debug info (faster links, smaller binaries); the shipped profile has none either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +60,9 @@ CARGO=/usr/bin/cargo
 # Flags for the targets come from this script only (a RUSTFLAGS from the caller would
 # silently replace the per-target ones below and rebuild everything).
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS CARGO_BUILD_TARGET
+export CARGO_PROFILE_RELEASE_DEBUG=false
+FULL=${FRUITS_FULL:-0}
+[ "${CROSS_SIZES:-0}" = 1 ] && FULL=1
 
 log() { echo "cross: $*" >&2; }
 
@@ -156,9 +164,8 @@ fetch_std_deb() {
     rm -rf "$tmp"
 }
 
-# The UniFFI bindings crate, when another change has added it to the workspace.
+# The UniFFI bindings crate's package name.
 bindings_package() {
-    [ -f bindings/Cargo.toml ] || return 0
     sed -n 's/^name *= *"\(.*\)"/\1/p' bindings/Cargo.toml | head -1
 }
 
@@ -223,12 +230,13 @@ for t in $TARGETS; do
     # apart, fruits-core's dev-dependencies (proptest) switch on features of crates tract
     # depends on, and the bindings library would rebuild tract and all above it.
     lib=$(bindings_package)
-    lib_tests=()
-    [ -n "$lib" ] && lib_tests=(-p "$lib" --test golden)
-    if ! "${neon[@]}" "$CARGO" test "${common[@]}" -p fruits-formats -p fruits-core "${lib_tests[@]}" \
-        --lib --test kernels --test ort_parity --test bad_input --test wrong_model --test large_jpeg \
-        --test plan_cache \
-        -- --nocapture 2>&1 | tee "$log_file"; then
+    tests=(-p fruits-formats -p fruits-core --lib --test kernels --test ort_parity)
+    if [ "$FULL" = 1 ]; then
+        tests+=(--test bad_input --test wrong_model --test large_jpeg --test plan_cache -p "$lib" --test golden)
+    else
+        case "$t" in aarch64-*) tests+=(--test large_jpeg -p "$lib" --test golden) ;; esac
+    fi
+    if ! "${neon[@]}" "$CARGO" test "${common[@]}" "${tests[@]}" -- --nocapture 2>&1 | tee "$log_file"; then
         status=1
     fi
     built=$(( $(date +%s) - start ))
@@ -236,22 +244,28 @@ for t in $TARGETS; do
     kernels=$(grep -E '^(target arch|depthwise|f32/f16/int matmul)' "$log_file" | sed 's/^/    /' || true)
     report+=("$t (${neon[*]:-detected}):" "$kernels")
 
-    # The bindings library. With --release it is the cdylib the golden test above linked
-    # against (cargo builds a library's every crate type for its integration tests). The
-    # `mobile` profile the apps ship (fat LTO, one codegen unit) shares nothing with that
-    # build: a second full build per target, with CROSS_LIB_PROFILE=mobile (CI sets it;
-    # CROSS_SIZES=1 implies it; BENCHMARKS.md has its cost and sizes).
-    lib_profile=${CROSS_LIB_PROFILE:-release}
-    [ "${CROSS_SIZES:-0}" = 1 ] && lib_profile=mobile
-    if [ -n "$lib" ]; then
-        so=$TARGET_DIR/$t/release/deps/lib$(echo "$lib" | tr - _).so
-        if [ "$lib_profile" != release ]; then
-            so=$TARGET_DIR/$t/$lib_profile/lib$(echo "$lib" | tr - _).so
-            "$CARGO" rustc --locked --profile "$lib_profile" --target "$t" --target-dir "$TARGET_DIR" \
-                -p "$lib" --lib --crate-type cdylib --quiet || status=1
+    # The default tier: the kernel probe, built with the `mobile` profile (fat LTO, one codegen
+    # unit, stripped), run under QEMU: the SIMD kernels must survive LTO and be selected.
+    case "$t" in aarch64-*)
+        if probe=$("$CARGO" run --locked --quiet --profile mobile --target "$t" --target-dir "$TARGET_DIR" \
+            -p fruits-kernel-probe); then
+            report+=("    kernel probe (mobile profile, fat LTO): SIMD kernels selected")
+        else
+            report+=("    kernel probe (mobile profile, fat LTO): FELL BACK"); status=1
         fi
+        report+=("$(sed 's/^/      /' <<<"$probe")")
+        ;;
+    esac
+
+    # The full tier: the bindings library as the apps ship it. The `mobile` profile (fat LTO,
+    # one codegen unit) shares nothing with the --release build: a second full build per target
+    # (BENCHMARKS.md has its cost and sizes).
+    if [ "$FULL" = 1 ]; then
+        so=$TARGET_DIR/$t/mobile/lib$(echo "$lib" | tr - _).so
+        "$CARGO" rustc --locked --profile mobile --target "$t" --target-dir "$TARGET_DIR" \
+            -p "$lib" --lib --crate-type cdylib --quiet || status=1
         if [ -f "$so" ]; then
-            report+=("    bindings library $(basename "$so") ($lib_profile profile): $(stat -c %s "$so") bytes")
+            report+=("    bindings library $(basename "$so") (mobile profile): $(stat -c %s "$so") bytes")
             # tract registers its kernels through linker sections: check that the link (and
             # LTO) kept the SIMD ones (their names are strings in the library, symbols or not).
             for k in $(simd_kernels "$t"); do
@@ -267,8 +281,6 @@ for t in $TARGETS; do
         if [ "${CROSS_SIZES:-0}" = 1 ]; then
             sizes "$t" "$lib" "$so"
         fi
-    else
-        report+=("    no bindings/ crate yet: no library to build")
     fi
     echo "cross: $t built and tested in ${built} s, total $(( $(date +%s) - start )) s"
 done

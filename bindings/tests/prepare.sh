@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=target/sdk-tests
+BIN=${CARGO_TARGET_DIR:-target}/debug
 
 # The very build scripts/test.sh runs before (a no-op there): same features, so no
 # dependency is compiled twice. It makes the library (in deps/) and `fruits`; the
@@ -16,8 +17,8 @@ cargo test --workspace --all-targets --locked --no-run
 cargo build --locked -p fruits-uniffi-bindgen
 rm -rf "$OUT"
 mkdir -p "$OUT/lib"
-cp target/debug/deps/libfruits_ffi.so "$OUT/lib/"
-target/debug/uniffi-bindgen generate --library "$OUT/lib/libfruits_ffi.so" \
+cp "$BIN/deps/libfruits_ffi.so" "$OUT/lib/"
+"$BIN/uniffi-bindgen" generate --library "$OUT/lib/libfruits_ffi.so" \
     --language kotlin --language python --out-dir "$OUT/bindings"
 # The generated Python module loads the library from its own folder.
 cp "$OUT/lib/libfruits_ffi.so" "$OUT/bindings/"
@@ -25,8 +26,8 @@ cp "$OUT/lib/libfruits_ffi.so" "$OUT/bindings/"
 # Views of the real photos in the Fruits-360 layout (the dataset builder: several views
 # per photo, so that the head sees each class more than once and its calibration split
 # holds classes it was trained on).
-target/debug/fruits dataset build --photos data/tuxpaint/fruit --out "$OUT/dataset" --views 8 --test-percent 0 > "$OUT/dataset.json"
+"$BIN/fruits" dataset build --photos data/tuxpaint/fruit --out "$OUT/dataset" --views 8 --test-percent 0 > "$OUT/dataset.json"
 # One phone takes every training view, uploads them labelled, and syncs the projection.
 photos=$(find "$OUT/dataset/Training" -type f | wc -l)
-target/debug/fruits emulate --dataset "$OUT/dataset" --workdir "$OUT/fixture" --phones 1 \
+"$BIN/fruits" emulate --dataset "$OUT/dataset" --workdir "$OUT/fixture" --phones 1 \
     --photos-before-sync "$photos" --photos-after-sync 0 --k 32 > "$OUT/emulate.json"

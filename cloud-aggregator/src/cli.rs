@@ -405,7 +405,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 rate_per_second,
                 rate_burst,
             };
-            let ingest = crate::ingest::Ingest::new(storage.open()?.into(), devices.secrets()?, policy);
+            let store = storage.open()?;
+            // Temporary files of writes a killed ingest left behind (local storage only).
+            let swept = store.sweep_temp(crate::storage::STALE_TEMP_AGE)?;
+            if swept > 0 {
+                eprintln!("ingest: removed {swept} temporary files of interrupted writes");
+            }
+            let ingest = crate::ingest::Ingest::new(store.into(), devices.secrets()?, policy);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;

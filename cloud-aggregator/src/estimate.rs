@@ -132,6 +132,7 @@ impl std::error::Error for EstimateError {}
 /// The monthly figures of one upload mode.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct ModeEstimate {
+    /// The upload mode these figures are for.
     pub mode: UploadMode,
     /// Rows (photos or embeddings) uploaded in the month.
     pub rows: u64,
@@ -139,25 +140,34 @@ pub struct ModeEstimate {
     pub objects: u64,
     /// Bytes stored by the month's uploads.
     pub bytes: u64,
+    /// PUT requests in the month.
     pub put_requests: u64,
+    /// GET requests in the month (the aggregator's reads).
     pub get_requests: u64,
+    /// LIST requests in the month.
     pub list_requests: u64,
     /// PUT + LIST at the PUT rate, plus GET.
     pub request_usd: f64,
+    /// Gigabyte-months of storage held.
     pub storage_gb_month: f64,
+    /// Storage cost in US dollars.
     pub storage_usd: f64,
     /// Wall-clock cluster hours over the month's runs.
     pub emr_hours: f64,
     /// Billed instance-hours (primary + core nodes).
     pub emr_instance_hours: f64,
+    /// EMR cost in US dollars.
     pub emr_usd: f64,
+    /// Requests + storage + EMR, in US dollars.
     pub total_usd: f64,
 }
 
 /// The three modes side by side, with the input they were computed from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Estimate {
+    /// The input the figures were computed from.
     pub input: EstimateInput,
+    /// One estimate per upload mode.
     pub modes: Vec<ModeEstimate>,
 }
 

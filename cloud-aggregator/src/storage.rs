@@ -1,9 +1,31 @@
 //! Object storage behind one small trait: a local directory or S3 ([`crate::s3`]), with the
 //! same `/`-separated keys (`incoming/<date>/<device>/<batch>.shard`, ...).
+//!
+//! What a `put` guarantees, per backend:
+//! - **whole objects**: a reader sees the old bytes or the new ones, never a mix or a cut-off
+//!   copy. A directory writes each `put` to its own temporary file (a name no other write,
+//!   in this process or another, uses) and renames it over the object; S3 replaces objects
+//!   atomically by itself.
+//! - **durable once acknowledged**: a directory fsyncs the file before the rename and the
+//!   directory after it, so a `put` that returned survives a power loss; S3 acknowledges a
+//!   PUT once the object is stored.
+//! - **no leftovers**: a directory's temporary files (`.tmp-*`) are hidden from `list`, and
+//!   [`Storage::sweep_temp`] removes those a killed writer left behind; S3 has none.
+//! - **no hidden keys**: no key segment may start with `.` ([`check_key`]), so no client can
+//!   store an object under a temporary file's name, where `list` would never show it.
 
-use std::fs;
-use std::io::{self, Read};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// The prefix of a directory's temporary files, which `list` hides.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// Temporary files older than this are leftovers of killed writes, not writes in progress:
+/// what `aggregator ingest` sweeps at start.
+pub const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
 
 /// A flat key -> bytes store, as S3 or a directory.
 pub trait Storage: Sync {
@@ -18,8 +40,14 @@ pub trait Storage: Sync {
         *buf = self.get(key)?;
         Ok(())
     }
-    /// Stores `bytes` under `key`, replacing it atomically.
+    /// Stores `bytes` under `key`, replacing it atomically and durably (module docs).
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Removes the temporary files of writes that were killed more than `older_than` ago;
+    /// the number removed. Stores without temporary files (S3) have nothing to do.
+    fn sweep_temp(&self, older_than: Duration) -> io::Result<usize> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 /// A directory whose files are the objects; keys are paths relative to it.
@@ -40,12 +68,12 @@ impl LocalDir {
     }
 }
 
-/// Refuses keys that are empty, absolute, or have empty, `.` or `..` segments or a
-/// backslash: the same keys are valid in every backend and none escapes its root.
+/// Refuses keys that are empty, absolute, or have an empty segment, a segment starting with
+/// `.` (among them `.`, `..` and temporary files' names) or a backslash: the same keys are
+/// valid in every backend, none escapes its root and none is hidden from `list`.
 pub fn check_key(key: &str) -> io::Result<()> {
-    let bad = key.is_empty()
-        || key.split('/').any(|part| part.is_empty() || part == "." || part == "..")
-        || key.contains('\\');
+    let bad =
+        key.is_empty() || key.split('/').any(|part| part.is_empty() || part.starts_with('.')) || key.contains('\\');
     if bad {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid storage key {key:?}")));
     }
@@ -64,7 +92,7 @@ fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
         let key = format!("{key_prefix}{name}");
         if entry.file_type()?.is_dir() {
             walk(&entry.path(), &format!("{key}/"), out)?;
-        } else if !name.starts_with(".tmp-") {
+        } else if !name.starts_with(TEMP_PREFIX) {
             out.push(key);
         }
     }
@@ -95,13 +123,56 @@ impl Storage for LocalDir {
 
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
         let path = self.path(key)?;
-        let dir = path.parent().expect("a key has a parent directory");
+        let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir)?;
-        let name = path.file_name().and_then(|n| n.to_str()).expect("keys are UTF-8");
-        let tmp = dir.join(format!(".tmp-{}-{name}", std::process::id()));
-        fs::write(&tmp, bytes)?;
-        fs::rename(&tmp, &path)
+        // One name per write: process id (other processes on the same directory) and a
+        // counter (other threads of this one).
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+        let written = (|| {
+            let mut file = File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        File::open(dir)?.sync_all()
     }
+
+    fn sweep_temp(&self, older_than: Duration) -> io::Result<usize> {
+        let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
+        sweep(&self.root, cutoff)
+    }
+}
+
+fn sweep(dir: &Path, cutoff: SystemTime) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            removed += sweep(&entry.path(), cutoff)?;
+        } else if entry.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
+            && entry.metadata()?.modified()? < cutoff
+        {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Renamed into place or swept by another process meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -128,8 +199,57 @@ mod tests {
     #[test]
     fn refuses_keys_that_escape_the_root() {
         let s = LocalDir::new("/nonexistent");
-        for key in ["../x", "a//b", "/abs", "a/./b", ""] {
+        for key in ["../x", "a//b", "/abs", "a/./b", "", "incoming/d/.tmp-1-0", "a/.hidden"] {
             assert_eq!(s.get(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{key}");
         }
+    }
+
+    #[test]
+    fn concurrent_puts_of_one_key_never_tear_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalDir::new(dir.path());
+        let versions: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 256 * 1024]).collect();
+        std::thread::scope(|scope| {
+            for v in &versions {
+                let s = &s;
+                scope.spawn(move || {
+                    for _ in 0..15 {
+                        s.put("incoming/d/b.shard", v).unwrap();
+                    }
+                });
+            }
+            let (s, versions) = (&s, &versions);
+            scope.spawn(move || {
+                for _ in 0..200 {
+                    match s.get("incoming/d/b.shard") {
+                        Ok(bytes) => assert!(versions.contains(&bytes), "torn read: {} bytes", bytes.len()),
+                        Err(e) => assert_eq!(e.kind(), io::ErrorKind::NotFound),
+                    }
+                }
+            });
+        });
+        assert_eq!(s.list("").unwrap(), ["incoming/d/b.shard"]);
+        let names: Vec<_> =
+            fs::read_dir(dir.path().join("incoming/d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["b.shard"], "no temporary file left");
+    }
+
+    #[test]
+    fn sweeps_only_old_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalDir::new(dir.path());
+        s.put("incoming/d/b.shard", b"kept").unwrap();
+        let orphan = dir.path().join("incoming/d/.tmp-999-0");
+        fs::write(&orphan, b"killed mid-write").unwrap();
+        assert_eq!(s.sweep_temp(Duration::from_secs(3600)).unwrap(), 0, "a recent one may be a live write");
+        File::options()
+            .write(true)
+            .open(&orphan)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        assert_eq!(s.sweep_temp(Duration::from_secs(3600)).unwrap(), 1);
+        assert!(!orphan.exists());
+        assert_eq!(s.get("incoming/d/b.shard").unwrap(), b"kept");
     }
 }

@@ -133,7 +133,8 @@ async fn each_refusal_has_its_own_code_and_nothing_reaches_storage() {
             "bad_signature",
             StatusCode::UNAUTHORIZED,
         ),
-        (Req { device: "nobody", ..req("b1", good()) }, "unknown_device", StatusCode::UNAUTHORIZED),
+        // An unknown device gets the answer of a bad signature: no way to enumerate devices.
+        (Req { device: "nobody", ..req("b1", good()) }, "bad_signature", StatusCode::UNAUTHORIZED),
         (Req { ts: now() - 3_600_000, ..req("b1", good()) }, "stale_timestamp", StatusCode::UNAUTHORIZED),
         (replay_copy, "replayed", StatusCode::CONFLICT),
         (req("b1", shard("dev-a", "b1", model(), 200, false)), "oversized", StatusCode::PAYLOAD_TOO_LARGE),
@@ -146,6 +147,10 @@ async fn each_refusal_has_its_own_code_and_nothing_reaches_storage() {
         (req("b1", b"not a shard".to_vec()), "malformed", StatusCode::UNPROCESSABLE_ENTITY),
         (req("b1", shard("dev-b", "b1", model(), 2, false)), "outside_prefix", StatusCode::FORBIDDEN),
         (req("b2", good()), "outside_prefix", StatusCode::FORBIDDEN),
+        // A batch id the local store would hide from listing (a temporary file's name), so
+        // that it would be acknowledged and never aggregated.
+        (req(".tmp-1-0", shard("dev-a", ".tmp-1-0", model(), 2, false)), "outside_prefix", StatusCode::FORBIDDEN),
+        (req(".b1", shard("dev-a", ".b1", model(), 2, false)), "outside_prefix", StatusCode::FORBIDDEN),
     ];
     for (i, (r, want, status)) in cases.drain(..).enumerate() {
         let (got_status, body) = send(&ingest, r).await;

@@ -5,29 +5,78 @@
 pub enum FormatError {
     /// Fewer bytes than the fixed-size frame around the body.
     #[error("truncated: {actual} bytes, at least {needed} needed")]
-    Truncated { needed: u64, actual: u64 },
+    Truncated {
+        /// The smallest valid length, in bytes.
+        needed: u64,
+        /// The length received, in bytes.
+        actual: u64,
+    },
     /// The first eight bytes are not this kind of object.
     #[error("bad magic: expected {expected:?}, found {found:?}")]
-    BadMagic { expected: String, found: String },
+    BadMagic {
+        /// The magic of the kind being read.
+        expected: String,
+        /// The first eight bytes received (lossy text).
+        found: String,
+    },
     /// A format version this build cannot read.
     #[error("unsupported {kind} format version {found} (this build reads {supported})")]
-    UnsupportedVersion { kind: &'static str, found: u16, supported: u16 },
+    UnsupportedVersion {
+        /// The kind of object (`shard`, `sketch`, ...).
+        kind: &'static str,
+        /// The version the bytes declare.
+        found: u16,
+        /// The version this build reads.
+        supported: u16,
+    },
     /// A declared size or count is over its hard limit.
     #[error("{what} = {value} exceeds the limit of {limit}")]
-    LimitExceeded { what: &'static str, value: u64, limit: u64 },
+    LimitExceeded {
+        /// The size or count over its limit.
+        what: &'static str,
+        /// Its declared value.
+        value: u64,
+        /// Its hard limit.
+        limit: u64,
+    },
     /// The declared sizes do not add up to the real length of the bytes.
     #[error("length mismatch: header declares {declared} bytes, object has {actual}")]
-    LengthMismatch { declared: u64, actual: u64 },
+    LengthMismatch {
+        /// The total length the header implies.
+        declared: u64,
+        /// The real length of the bytes.
+        actual: u64,
+    },
     /// The trailing checksum does not match the content.
     #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
-    ChecksumMismatch { stored: u32, computed: u32 },
+    ChecksumMismatch {
+        /// The CRC-32 stored in the trailer.
+        stored: u32,
+        /// The CRC-32 of the content as received.
+        computed: u32,
+    },
     /// The structured header or body could not be decoded.
     #[error("malformed {kind}: {reason}")]
-    Malformed { kind: &'static str, reason: String },
+    Malformed {
+        /// The kind of object.
+        kind: &'static str,
+        /// What could not be decoded.
+        reason: String,
+    },
     /// A value is NaN or infinite.
     #[error("non-finite value at row {row}, column {col}")]
-    NonFinite { row: u32, col: u32 },
+    NonFinite {
+        /// The row of the first bad value.
+        row: u32,
+        /// Its column.
+        col: u32,
+    },
     /// Fields that must agree with each other do not.
     #[error("inconsistent {kind}: {reason}")]
-    Inconsistent { kind: &'static str, reason: String },
+    Inconsistent {
+        /// The kind of object.
+        kind: &'static str,
+        /// Which fields disagree.
+        reason: String,
+    },
 }

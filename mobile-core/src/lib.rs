@@ -16,8 +16,6 @@
 //! # Ok::<(), fruits_core::EmbedError>(())
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod client;
 mod durable;
 pub mod embedder;

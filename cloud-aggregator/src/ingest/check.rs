@@ -10,10 +10,8 @@ pub enum IngestError {
     /// Authentication headers are missing.
     #[error("request is not signed")]
     Unsigned,
-    /// The device is not registered.
-    #[error("unknown device")]
-    UnknownDevice,
-    /// The HMAC does not match.
+    /// The HMAC does not match, or the device is not registered: both get this one answer,
+    /// so that a client cannot tell registered devices from others.
     #[error("bad signature")]
     BadSignature,
     /// The timestamp is outside the replay window.
@@ -47,7 +45,6 @@ impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unsigned => "unsigned",
-            Self::UnknownDevice => "unknown_device",
             Self::BadSignature => "bad_signature",
             Self::StaleTimestamp => "stale_timestamp",
             Self::Replayed => "replayed",
@@ -63,7 +60,7 @@ impl IngestError {
     /// HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Unsigned | Self::UnknownDevice | Self::BadSignature | Self::StaleTimestamp => 401,
+            Self::Unsigned | Self::BadSignature | Self::StaleTimestamp => 401,
             Self::Replayed => 409,
             Self::Oversized(_) => 413,
             Self::Malformed(_) | Self::NonFinite | Self::WrongModel(_) => 422,
@@ -105,23 +102,36 @@ pub struct AuthHeaders {
     pub signature: Option<String>,
 }
 
+/// The signed parts of one request: what the signature covers besides its headers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    /// The HTTP method, `PUT`.
+    pub method: &'a str,
+    /// The request path, including the device and batch segments.
+    pub path: &'a str,
+    /// The body as received.
+    pub body: &'a [u8],
+}
+
 /// Checks the signature, window and replay of a request; the authenticated device.
 pub fn authenticate(
     devices: &HashMap<String, Vec<u8>>,
     nonces: &mut auth::NonceCache,
     h: &AuthHeaders,
-    method: &str,
-    path: &str,
-    body: &[u8],
+    req: SignedRequest<'_>,
     now_ms: u64,
     window_ms: u64,
 ) -> Result<String, IngestError> {
+    let SignedRequest { method, path, body } = req;
     let (Some(device), Some(ts), Some(nonce), Some(sig)) = (&h.device, &h.timestamp, &h.nonce, &h.signature) else {
         return Err(IngestError::Unsigned);
     };
-    let secret = devices.get(device).ok_or(IngestError::UnknownDevice)?;
     let ts: u64 = ts.parse().map_err(|_| IngestError::BadSignature)?;
-    if !auth::verify(secret, method, path, body, ts, nonce, sig) {
+    // An unknown device is checked against a secret no device has, so that its answer (and
+    // the work behind it) is the one of a bad signature.
+    let known = devices.get(device);
+    let secret = known.map_or(&[][..], Vec::as_slice);
+    if !auth::verify(secret, method, path, body, ts, nonce, sig) || known.is_none() {
         return Err(IngestError::BadSignature);
     }
     if ts.abs_diff(now_ms) > window_ms {
@@ -133,11 +143,11 @@ pub fn authenticate(
     Ok(device.clone())
 }
 
-/// Whether `id` is safe as one key segment (letters, digits, `-`, `_`, `.`, 1-128 bytes, not `.`/`..`).
+/// Whether `id` is safe as one key segment (letters, digits, `-`, `_`, `.`, 1-128 bytes, not
+/// starting with `.`: neither `.`/`..` nor a name the local store hides, such as `.tmp-*`).
 pub fn safe_segment(id: &str) -> bool {
     (1..=128).contains(&id.len())
-        && id != "."
-        && id != ".."
+        && !id.starts_with('.')
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 

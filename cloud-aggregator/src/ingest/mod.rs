@@ -153,7 +153,14 @@ async fn upload(
             return Err(IngestError::Oversized(body.len()));
         }
         let mut nonces = s.nonces.lock().expect("nonce lock");
-        let device = check::authenticate(&s.devices, &mut nonces, &h, "PUT", &path, &body, now, s.policy.window_ms)?;
+        let device = check::authenticate(
+            &s.devices,
+            &mut nonces,
+            &h,
+            check::SignedRequest { method: "PUT", path: &path, body: &body },
+            now,
+            s.policy.window_ms,
+        )?;
         drop(nonces);
         if !s.rate.lock().expect("rate lock").allow(&device, now, s.policy.rate_per_second, s.policy.rate_burst) {
             return Err(IngestError::RateLimited);
