@@ -122,31 +122,37 @@ impl Storage for LocalDir {
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
-        let path = self.path(key)?;
-        let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir)?;
-        // One name per write: process id (other processes on the same directory) and a
-        // counter (other threads of this one).
-        static WRITES: AtomicU64 = AtomicU64::new(0);
-        let n = WRITES.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
-        let written = (|| {
-            let mut file = File::create(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&tmp, &path)
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        File::open(dir)?.sync_all()
+        write_durably(&self.path(key)?, bytes, &mut |file: &File| file.sync_all())
     }
 
     fn sweep_temp(&self, older_than: Duration) -> io::Result<usize> {
         let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
         sweep(&self.root, cutoff)
     }
+}
+
+/// Replaces `path` with `bytes`: a temporary file of its own beside it, written and synced,
+/// renamed over `path`, then the directory synced so that the rename is durable too. `sync`
+/// is `File::sync_all` (a parameter so that tests can see the order of the calls).
+fn write_durably(path: &Path, bytes: &[u8], sync: &mut dyn FnMut(&File) -> io::Result<()>) -> io::Result<()> {
+    let dir = path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "a key has a directory"))?;
+    fs::create_dir_all(dir)?;
+    // One name per write: process id (other processes on the same directory) and a counter
+    // (other threads of this one).
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
+    let written = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        sync(&file)?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync(&File::open(dir)?)
 }
 
 fn sweep(dir: &Path, cutoff: SystemTime) -> io::Result<usize> {
@@ -232,6 +238,27 @@ mod tests {
         let names: Vec<_> =
             fs::read_dir(dir.path().join("incoming/d")).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["b.shard"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_put_syncs_the_file_before_the_rename_and_the_directory_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("incoming/d/b.shard");
+        let mut seen = Vec::new();
+        write_durably(&path, b"new", &mut |file: &File| {
+            let meta = file.metadata()?;
+            // The file synced first is the written temporary one, while the key does not
+            // exist yet; the directory is synced once the key holds the new bytes.
+            seen.push((meta.is_dir(), meta.len(), fs::read(&path).ok()));
+            file.sync_all()
+        })
+        .unwrap();
+        assert_eq!(seen, [(false, 3, None), (true, seen[1].1, Some(b"new".to_vec()))]);
+        let mut failing = |_: &File| Err(io::Error::other("disk full"));
+        assert!(write_durably(&path, b"newer", &mut failing).is_err());
+        assert_eq!(fs::read(&path).unwrap(), b"new", "a failed sync leaves the old object");
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["b.shard"], "and no temporary file");
     }
 
     #[test]
