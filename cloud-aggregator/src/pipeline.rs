@@ -17,6 +17,11 @@ use sha2::Digest;
 /// Where published projections live.
 pub const PROJECTION_PREFIX: &str = "models/projection/";
 
+/// Top-level prefixes that are never PCA input, even when `--input` and `--output` are the
+/// same bucket: the aggregator's own output (quarantined copies, run state, published
+/// models, reports) and the phones' projected codes (`codes/`, not full embeddings).
+pub const NOT_INPUT_PREFIXES: [&str; 5] = ["quarantine/", "runs/", "models/", "reports/", "codes/"];
+
 /// What happened to one shard.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShardOutcome {
@@ -66,10 +71,11 @@ thread_local! {
     static READ_BUFFERS: std::cell::Cell<ReadBuffers> = std::cell::Cell::default();
 }
 
-/// Keys of every `*.shard` object under `prefix`, sorted.
+/// Keys of every `*.shard` object under `prefix`, sorted, outside [`NOT_INPUT_PREFIXES`]:
+/// a run never reads its own quarantine, so reruns over one bucket do not multiply it.
 pub fn list_shards(input: &dyn Storage, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut keys = input.list(prefix).context("listing shards")?;
-    keys.retain(|k| k.ends_with(".shard"));
+    keys.retain(|k| k.ends_with(".shard") && !NOT_INPUT_PREFIXES.iter().any(|p| k.starts_with(p)));
     Ok(keys)
 }
 
@@ -95,13 +101,16 @@ pub fn expectation_from_first(input: &dyn Storage, keys: &[String]) -> Option<Ex
     keys.iter().find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)))
 }
 
-/// What shards are held to: the first valid shard's model and dimension, or, when
-/// `model_id` is given and differs, that model (with an impossible dimension when
-/// no shard of it exists, so that every shard is refused with a reason).
+/// What shards are held to: with `model_id`, that model and the dimension of its first
+/// valid shard in key order (an impossible dimension when no shard of it exists, so that
+/// every shard is refused with a reason); without, the first valid shard's model and
+/// dimension.
 pub fn expectation(input: &dyn Storage, keys: &[String], model_id: Option<ModelId>) -> Option<Expected> {
-    expectation_from_first(input, keys)
-        .filter(|e| model_id.is_none_or(|m| m == e.model_id))
-        .or_else(|| model_id.map(|model_id| Expected { model_id, dim: 0 }))
+    let Some(model_id) = model_id else { return expectation_from_first(input, keys) };
+    let of_model = keys
+        .iter()
+        .find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)).filter(|e| e.model_id == model_id));
+    Some(of_model.unwrap_or(Expected { model_id, dim: 0 }))
 }
 
 /// Reads, validates and sketches `keys` in parallel, merging in a fixed tree over
@@ -342,6 +351,27 @@ mod tests {
 
     const DIM: usize = 8;
 
+    #[test]
+    fn the_aggregators_own_output_is_never_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::storage::LocalDir::new(dir.path());
+        for key in [
+            "incoming/2026-01-01/d/b1.shard",
+            "b0.shard",
+            "quarantine/r1/incoming/2026-01-01/d/b2.shard",
+            "quarantine/r2/quarantine/r1/incoming/2026-01-01/d/b2.shard",
+            "runs/r1/sketches/p0.shard",
+            "models/projection/v1.shard",
+            "reports/r1/x.shard",
+            "codes/v1/2026-01-01/d/b3.shard",
+            "incoming/2026-01-01/d/notes.json",
+        ] {
+            store.put(key, b"x").unwrap();
+        }
+        assert_eq!(list_shards(&store, "").unwrap(), ["b0.shard", "incoming/2026-01-01/d/b1.shard"]);
+        assert_eq!(list_shards(&store, "quarantine/").unwrap(), Vec::<String>::new());
+    }
+
     fn expected() -> Expected {
         Expected { model_id: ModelId([3; 32]), dim: DIM as u32 }
     }
@@ -366,6 +396,23 @@ mod tests {
         let at = body.len() - (rows * DIM - (row * DIM + 5)) * 4;
         body[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         codec::seal_frame(&SHARD_FRAME, &body)
+    }
+
+    #[test]
+    fn a_given_model_id_takes_the_dimension_of_its_own_shards() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::storage::LocalDir::new(dir.path());
+        let other = ModelId([9; 32]);
+        let mut old = Shard::decode(&shard_bytes(2, None)).unwrap();
+        let header = ShardHeader { model_id: other, dim: 4, rows: 4, ..old.header().clone() };
+        old = Shard::new(header, old.into_parts().1, None).unwrap();
+        store.put("incoming/2025-01-01/d/old.shard", &old.encode()).unwrap();
+        store.put("incoming/2026-01-01/d/new.shard", &shard_bytes(3, None)).unwrap();
+        let keys = list_shards(&store, "").unwrap();
+        assert_eq!(expectation(&store, &keys, None), Some(Expected { model_id: other, dim: 4 }), "first in key order");
+        assert_eq!(expectation(&store, &keys, Some(expected().model_id)), Some(expected()));
+        let absent = ModelId([1; 32]);
+        assert_eq!(expectation(&store, &keys, Some(absent)), Some(Expected { model_id: absent, dim: 0 }));
     }
 
     #[test]
