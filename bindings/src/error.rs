@@ -76,7 +76,9 @@ impl From<EmbedError> for FruitsError {
             | EmbedError::UnknownFormat { .. }
             | EmbedError::UnsupportedFormat { .. }
             | EmbedError::Decode { .. }
-            | EmbedError::ImageTooLarge { .. } => Self::InvalidPhoto { detail },
+            | EmbedError::ImageTooLarge { .. }
+            | EmbedError::DecodedTooLarge { .. }
+            | EmbedError::NotAPhoto { .. } => Self::InvalidPhoto { detail },
             EmbedError::Io { .. } => Self::Storage { detail },
             _ => Self::Model { detail },
         }

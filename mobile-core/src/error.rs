@@ -52,6 +52,30 @@ pub enum EmbedError {
         limit: u64,
     },
 
+    /// The full-size decoded buffer the header declares (16-bit and alpha channels
+    /// counted) is over the byte budget; refused before any pixel buffer is allocated.
+    #[error("image is {width}x{height}, {bytes} bytes decoded, more than the limit of {limit} bytes")]
+    DecodedTooLarge {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// Bytes of the full-size decoded buffer.
+        bytes: u64,
+        /// Maximum number of bytes accepted.
+        limit: u64,
+    },
+
+    /// The frame cannot be a photo: its short side is under 32 pixels or its long side is
+    /// more than 20 times the short one (`preprocess::MIN_SHORT_SIDE`, `MAX_ASPECT_RATIO`).
+    #[error("a {width}x{height} image is no usable photo (short side at least 32 pixels, aspect at most 1:20)")]
+    NotAPhoto {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+    },
+
     /// The model file's sha256 differs from the manifest's.
     #[error("model checksum mismatch: manifest expects {expected}, file has {actual}")]
     ModelChecksumMismatch {
@@ -102,6 +126,8 @@ impl EmbedError {
             Self::UnsupportedFormat { .. } => "unsupported_format",
             Self::Decode { .. } => "decode",
             Self::ImageTooLarge { .. } => "image_too_large",
+            Self::DecodedTooLarge { .. } => "decoded_too_large",
+            Self::NotAPhoto { .. } => "not_a_photo",
             Self::ModelChecksumMismatch { .. } => "model_checksum_mismatch",
             Self::ManifestInvalid(_) => "manifest_invalid",
             Self::ModelShapeMismatch(_) => "model_shape_mismatch",

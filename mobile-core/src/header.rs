@@ -45,6 +45,30 @@ pub struct HeaderInfo {
     /// JPEG only: 8-bit, 1 or 3 components, baseline/extended/progressive DCT,
     /// i.e. eligible for DCT-domain downscaling.
     pub jpeg_dct_capable: bool,
+    /// Bytes per pixel of the full-size decoded buffer (channels x bytes per channel) as the
+    /// header declares it; 4 where the container does not say (8-bit RGBA, the widest the
+    /// decoders produce for it).
+    pub bytes_per_pixel: u8,
+}
+
+impl HeaderInfo {
+    /// Bytes of the full-size decoded pixel buffer: `width x height x bytes_per_pixel`.
+    pub fn decoded_bytes(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height) * u64::from(self.bytes_per_pixel)
+    }
+}
+
+/// Bytes per pixel of a PNG from its IHDR bit depth and colour type (palettes expand to
+/// 8-bit RGBA at most).
+fn png_bytes_per_pixel(bit_depth: u8, colour_type: u8) -> u8 {
+    let channels = match colour_type {
+        0 => 1,
+        4 => 2,
+        2 => 3,
+        _ => 4,
+    };
+    let depth = if bit_depth == 16 && colour_type != 3 { 2 } else { 1 };
+    channels * depth
 }
 
 /// Identifies the container format from magic bytes.
@@ -112,14 +136,21 @@ fn le24(b: &[u8], at: usize) -> Option<u32> {
 /// Sniffs the format and reads the declared dimensions from the header only.
 pub fn read_header(bytes: &[u8]) -> Result<HeaderInfo> {
     let format = sniff(bytes)?;
-    let info = |width, height| HeaderInfo { format, width, height, jpeg_dct_capable: false };
+    let info = |width, height| HeaderInfo { format, width, height, jpeg_dct_capable: false, bytes_per_pixel: 4 };
     let err = |what| truncated(format, what);
     match format {
         ImageFormat::Png => {
             if bytes.get(12..16) != Some(b"IHDR") {
                 return Err(err("IHDR chunk missing"));
             }
-            Ok(info(be32(bytes, 16).ok_or(err("IHDR"))?, be32(bytes, 20).ok_or(err("IHDR"))?))
+            let (depth, colour) = match bytes.get(24..26) {
+                Some(&[depth, colour]) => (depth, colour),
+                _ => return Err(err("IHDR")),
+            };
+            Ok(HeaderInfo {
+                bytes_per_pixel: png_bytes_per_pixel(depth, colour),
+                ..info(be32(bytes, 16).ok_or(err("IHDR"))?, be32(bytes, 20).ok_or(err("IHDR"))?)
+            })
         }
         ImageFormat::Gif => Ok(info(le16(bytes, 6).ok_or(err("screen"))?, le16(bytes, 8).ok_or(err("screen"))?)),
         ImageFormat::Bmp => {
@@ -210,7 +241,14 @@ fn jpeg_frame(b: &[u8]) -> Result<HeaderInfo> {
                 let width = be16(b, pos + 7).ok_or(err("SOF"))?;
                 let components = *b.get(pos + 9).ok_or(err("SOF"))?;
                 let dct_capable = matches!(marker, 0xC0..=0xC2) && precision == 8 && matches!(components, 1 | 3);
-                return Ok(HeaderInfo { format: ImageFormat::Jpeg, width, height, jpeg_dct_capable: dct_capable });
+                let bytes_per_pixel = components.clamp(1, 4) * if precision > 8 { 2 } else { 1 };
+                return Ok(HeaderInfo {
+                    format: ImageFormat::Jpeg,
+                    width,
+                    height,
+                    jpeg_dct_capable: dct_capable,
+                    bytes_per_pixel,
+                });
             }
             _ => {
                 let len = be16(b, pos + 2).ok_or(err("segment length"))? as usize;
@@ -232,8 +270,21 @@ mod tests {
         let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
         png.extend(60000u32.to_be_bytes());
         png.extend(50000u32.to_be_bytes());
+        png.extend([16, 6]);
         let h = read_header(&png).unwrap();
-        assert_eq!((h.format, h.width, h.height), (ImageFormat::Png, 60000, 50000));
+        assert_eq!((h.format, h.width, h.height, h.bytes_per_pixel), (ImageFormat::Png, 60000, 50000, 8));
+        assert_eq!(h.decoded_bytes(), 60000 * 50000 * 8);
+    }
+
+    #[test]
+    fn png_bytes_per_pixel_follow_depth_and_colour_type() {
+        assert_eq!(png_bytes_per_pixel(8, 0), 1);
+        assert_eq!(png_bytes_per_pixel(16, 0), 2);
+        assert_eq!(png_bytes_per_pixel(8, 2), 3);
+        assert_eq!(png_bytes_per_pixel(16, 2), 6);
+        assert_eq!(png_bytes_per_pixel(8, 3), 4);
+        assert_eq!(png_bytes_per_pixel(16, 4), 4);
+        assert_eq!(png_bytes_per_pixel(16, 6), 8);
     }
 
     #[test]

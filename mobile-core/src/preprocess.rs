@@ -2,8 +2,11 @@
 //!
 //! Pipeline (the same formula as `scripts/ort_reference.py`):
 //! 1. sniff the container format from magic bytes;
-//! 2. read the declared dimensions from the header and refuse images above
-//!    [`PreprocessOptions::max_pixels`] before any pixel buffer exists;
+//! 2. read the declared dimensions from the header and refuse, before any pixel buffer
+//!    exists, images above [`PreprocessOptions::max_pixels`], images whose full-size
+//!    buffer would be over [`PreprocessOptions::max_decoded_bytes`] (16-bit and alpha
+//!    channels count), and frames that are no usable photo (short side under
+//!    [`MIN_SHORT_SIDE`] or longer than [`MAX_ASPECT_RATIO`] times it);
 //! 3. decode (large JPEGs: DCT-domain downscaling by libjpeg-turbo to a short
 //!    side of at least twice the input's, see [`jpeg_idct_scale`]),
 //!    apply the EXIF orientation;
@@ -34,11 +37,27 @@ pub const JPEG_DCT_OVERSAMPLE: u32 = 2;
 /// Default pixel limit: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
+/// Default limit of a full-size decoded buffer: 100 megapixels of 8-bit RGBA. The peak of
+/// a decode is this buffer plus its 8-bit RGB copy (3 bytes per pixel).
+pub const DEFAULT_MAX_DECODED_BYTES: u64 = 400_000_000;
+
+/// The shortest side, in pixels, of an image that can be a photo of a fruit: the model
+/// would see a smear of a few rows upscaled to 224.
+pub const MIN_SHORT_SIDE: u32 = 32;
+
+/// The longest side may be at most this many times the short one (a panorama of 1:20
+/// still has a centre square worth embedding; a 65535 x 1 frame has not).
+pub const MAX_ASPECT_RATIO: u32 = 20;
+
 /// Tunables of preprocessing (not part of the model contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PreprocessOptions {
     /// Largest `width * height` accepted from an image header.
     pub max_pixels: u64,
+    /// Largest full-size decoded buffer accepted, in bytes (`width * height * channels *
+    /// bytes per channel`, from the header). JPEGs decoded at a reduced DCT scale count
+    /// their reduced size.
+    pub max_decoded_bytes: u64,
     /// Decode large baseline/progressive 8-bit JPEGs at 1/2, 1/4 or 1/8 scale in
     /// the DCT domain (short side never below [`JPEG_DCT_OVERSAMPLE`] times the
     /// model input's), so a 12 MP photo is never decoded at full size.
@@ -47,7 +66,7 @@ pub struct PreprocessOptions {
 
 impl Default for PreprocessOptions {
     fn default() -> Self {
-        Self { max_pixels: DEFAULT_MAX_PIXELS, jpeg_dct_scaling: true }
+        Self { max_pixels: DEFAULT_MAX_PIXELS, max_decoded_bytes: DEFAULT_MAX_DECODED_BYTES, jpeg_dct_scaling: true }
     }
 }
 
@@ -100,12 +119,24 @@ impl Preprocessor {
             }
             return Err(decode_err(info.format, "zero image dimension"));
         }
+        let (short, long) = (info.width.min(info.height), info.width.max(info.height));
+        if short < MIN_SHORT_SIDE || u64::from(long) > u64::from(short) * u64::from(MAX_ASPECT_RATIO) {
+            return Err(EmbedError::NotAPhoto { width: info.width, height: info.height });
+        }
         if info.format == ImageFormat::Jpeg && self.options.jpeg_dct_scaling {
             let target = self.spec.height.min(self.spec.width).saturating_mul(JPEG_DCT_OVERSAMPLE);
             let scale = jpeg_idct_scale(info.width, info.height, target);
             if scale < 8 && info.jpeg_dct_capable {
                 return decode_jpeg_scaled(bytes, scale);
             }
+        }
+        if info.decoded_bytes() > self.options.max_decoded_bytes {
+            return Err(EmbedError::DecodedTooLarge {
+                width: info.width,
+                height: info.height,
+                bytes: info.decoded_bytes(),
+                limit: self.options.max_decoded_bytes,
+            });
         }
         decode_generic(bytes, info.format, self.max_alloc())
     }
@@ -123,8 +154,8 @@ impl Preprocessor {
     }
 
     fn max_alloc(&self) -> u64 {
-        // Worst case: 16-bit RGBA (8 bytes per pixel), plus slack for metadata.
-        self.options.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+        // The decoded buffer the header allowed, plus slack for metadata and palettes.
+        self.options.max_decoded_bytes.saturating_add(64 << 20)
     }
 }
 

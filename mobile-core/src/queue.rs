@@ -1,23 +1,28 @@
 //! A persistent offline queue of embeddings waiting for upload, batched into shards.
 //!
-//! One file, `<dir>/upload-queue.bin`, format version 2:
+//! One file, `<dir>/upload-queue.bin`, format version 3:
 //!
 //! ```text
-//! header: magic "FRUITQ02" | instance id u64 LE | first sequence number u64 LE
-//! record: payload length u32 LE | crc32(payload) u32 LE | payload
+//! header: magic "FRUITQ03" | instance id u64 LE | first sequence number u64 LE
+//! record: sync F5 'Q' 'R' 03 | payload length u32 LE | crc32(length | payload) u32 LE | payload
 //! payload: created unix ms u64 LE | label length u16 LE | label UTF-8 | dim x f32 LE
 //! ```
 //!
-//! A label length of 0 means "no label" (empty labels are refused). Version 1
-//! files (magic `FRUITQ01`, payload without the label fields) are read and
-//! rewritten as version 2 on [`UploadQueue::open`], atomically, keeping instance id,
+//! A label length of 0 means "no label" (empty labels are refused). Version 2 files
+//! (magic `FRUITQ02`, records without the sync marker, the crc over the payload only) and
+//! version 1 files (magic `FRUITQ01`, payload without the label fields) are read and
+//! rewritten as version 3 on [`UploadQueue::open`], atomically, keeping instance id,
 //! sequence numbers and entries, so an app update never loses or renumbers a batch.
 //!
 //! * **Atomic appends.** [`UploadQueue::push`] appends one record and `fsync`s
 //!   before returning. A record torn by a kill or power loss fails its length or
-//!   crc check; [`UploadQueue::open`] truncates the file at the first bad record, so
-//!   an entry is either fully queued or not at all. A failed write is rolled back
-//!   in-process the same way.
+//!   crc check; [`UploadQueue::open`] truncates the torn tail, so an entry is either
+//!   fully queued or not at all. A failed write is rolled back in-process the same way.
+//! * **A corrupt record costs one record.** A record damaged in the middle of the file
+//!   (a flipped bit, a bad sector) fails its crc; reading resumes at the next sync marker
+//!   whose record checks out, the damaged stretch is dropped and counted
+//!   ([`UploadQueue::corrupt_records_skipped`]), and the file is rewritten without it. The
+//!   head batch keeps its id (the first sequence number is in the header).
 //! * **Deterministic batches.** [`UploadQueue::next_batch`] always returns the same
 //!   shard (same bytes, same batch id) until [`UploadQueue::ack`] removes it, so a
 //!   retried upload carries the same idempotency key. The batch id is
@@ -40,20 +45,43 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Magic of the current format (version 2: records may carry a label).
-const MAGIC: &[u8; 8] = b"FRUITQ02";
+/// Magic of the current format (version 3: records start with a sync marker).
+const MAGIC: &[u8; 8] = b"FRUITQ03";
+/// Magic of version 2 (labels, no sync marker), migrated on open.
+const MAGIC_V2: &[u8; 8] = b"FRUITQ02";
 /// Magic of version 1 (no labels), migrated on open.
 const MAGIC_V1: &[u8; 8] = b"FRUITQ01";
 const HEADER_LEN: u64 = 8 + 8 + 8;
-const RECORD_PREFIX: usize = 8;
+/// The first bytes of every version 3 record, where reading resumes after a corrupt one.
+const SYNC: [u8; 4] = [0xF5, b'Q', b'R', 0x03];
+/// Sync marker, length and crc of a version 3 record.
+const RECORD_PREFIX: usize = 12;
+/// Length and crc of a version 1 or 2 record.
+const RECORD_PREFIX_V1_V2: usize = 8;
 
 /// The record layouts this module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordVersion {
-    /// `created | values` (no label).
+    /// `length | crc | created | values` (no label).
     V1,
-    /// `created | label length | label | values`.
+    /// `length | crc | created | label length | label | values`.
     V2,
+    /// `sync | length | crc | created | label length | label | values`, the crc over the
+    /// length and the payload.
+    V3,
+}
+
+/// What [`decode_records`] read from the records of a queue file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DecodedRecords {
+    /// The valid records' entries, in order.
+    pub entries: Vec<Entry>,
+    /// Bytes up to the end of the last valid record: what follows is a torn tail.
+    pub valid_len: usize,
+    /// Damaged stretches between valid records that were skipped (one per damaged record,
+    /// unless neighbouring records were damaged together). Always 0 before version 3,
+    /// whose records cannot be resynchronised: reading stops at the first bad one.
+    pub skipped: usize,
 }
 
 /// What a queue holds and how much.
@@ -141,6 +169,7 @@ pub struct UploadQueue {
     first_seq: u64,
     entries: Vec<Entry>,
     len_bytes: u64,
+    corrupt_skipped: usize,
 }
 
 /// Encodes one record in the current format (pure).
@@ -151,9 +180,14 @@ pub fn encode_record(entry: &Entry) -> Vec<u8> {
     payload.extend_from_slice(&(label.len() as u16).to_le_bytes());
     payload.extend_from_slice(label);
     entry.values.iter().for_each(|v| payload.extend_from_slice(&v.to_le_bytes()));
+    let len = (payload.len() as u32).to_le_bytes();
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&len);
+    crc.update(&payload);
     let mut out = Vec::with_capacity(RECORD_PREFIX + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&SYNC);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc.finalize().to_le_bytes());
     out.extend_from_slice(&payload);
     out
 }
@@ -164,7 +198,7 @@ fn decode_payload(p: &[u8], dim: u32, version: RecordVersion) -> Option<Entry> {
     let created_unix_ms = u64::from_le_bytes(p.get(..8)?.try_into().ok()?);
     let (label, values) = match version {
         RecordVersion::V1 => (None, p.get(8..)?),
-        RecordVersion::V2 => {
+        RecordVersion::V2 | RecordVersion::V3 => {
             let label_len = u16::from_le_bytes(p.get(8..10)?.try_into().ok()?) as usize;
             let label = std::str::from_utf8(p.get(10..10 + label_len)?).ok()?;
             ((label_len > 0).then(|| label.to_owned()), p.get(10 + label_len..)?)
@@ -177,22 +211,65 @@ fn decode_payload(p: &[u8], dim: u32, version: RecordVersion) -> Option<Entry> {
     })
 }
 
-/// Decodes the valid records at the start of `bytes` (pure): the entries and the
-/// length of the valid prefix. Stops at the first torn or corrupt record.
-pub fn decode_records(bytes: &[u8], dim: u32, version: RecordVersion) -> (Vec<Entry>, usize) {
-    let (mut entries, mut at) = (Vec::new(), 0);
-    while bytes.len() - at >= RECORD_PREFIX {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
-        let start = at + RECORD_PREFIX;
-        if bytes.len() - start < len || crc32fast::hash(&bytes[start..start + len]) != crc {
-            break;
+/// Decodes the records that follow a queue file's header (pure). Version 3 skips damaged
+/// records and resumes at the next sync marker whose record checks out; versions 1 and 2
+/// stop at the first torn or corrupt record.
+pub fn decode_records(bytes: &[u8], dim: u32, version: RecordVersion) -> DecodedRecords {
+    let mut out = DecodedRecords::default();
+    if version != RecordVersion::V3 {
+        let mut at = 0;
+        while bytes.len() - at >= RECORD_PREFIX_V1_V2 {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+            let start = at + RECORD_PREFIX_V1_V2;
+            if bytes.len() - start < len || crc32fast::hash(&bytes[start..start + len]) != crc {
+                break;
+            }
+            let Some(entry) = decode_payload(&bytes[start..start + len], dim, version) else { break };
+            out.entries.push(entry);
+            at = start + len;
         }
-        let Some(entry) = decode_payload(&bytes[start..start + len], dim, version) else { break };
-        entries.push(entry);
-        at = start + len;
+        out.valid_len = at;
+        return out;
     }
-    (entries, at)
+    let max_payload = 10 + MAX_LABEL_LEN + dim as usize * 4;
+    let (mut at, mut in_gap) = (0, false);
+    while at < bytes.len() {
+        if let Some((entry, end)) = record_at(bytes, at, dim, max_payload) {
+            out.skipped += usize::from(in_gap);
+            in_gap = false;
+            out.entries.push(entry);
+            out.valid_len = end;
+            at = end;
+            continue;
+        }
+        in_gap = true;
+        match bytes[at + 1..].windows(SYNC.len()).position(|w| w == SYNC) {
+            Some(i) => at += 1 + i,
+            None => break,
+        }
+    }
+    out
+}
+
+/// The version 3 record starting at `at`, if it is whole and checks out, and its end.
+fn record_at(bytes: &[u8], at: usize, dim: u32, max_payload: usize) -> Option<(Entry, usize)> {
+    let prefix = bytes.get(at..at + RECORD_PREFIX)?;
+    if prefix[..4] != SYNC {
+        return None;
+    }
+    let len = u32::from_le_bytes(prefix[4..8].try_into().ok()?) as usize;
+    if len > max_payload {
+        return None;
+    }
+    let payload = bytes.get(at + RECORD_PREFIX..at + RECORD_PREFIX + len)?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&prefix[4..8]);
+    crc.update(payload);
+    if crc.finalize() != u32::from_le_bytes(prefix[8..12].try_into().ok()?) {
+        return None;
+    }
+    Some((decode_payload(payload, dim, RecordVersion::V3)?, at + RECORD_PREFIX + len))
 }
 
 fn header(instance: u64, first_seq: u64) -> Vec<u8> {
@@ -206,8 +283,8 @@ fn new_instance_id(path: &Path) -> u64 {
 }
 
 impl UploadQueue {
-    /// Opens (or creates) the queue in `dir`, truncating a torn tail and migrating
-    /// a version 1 file to the current format.
+    /// Opens (or creates) the queue in `dir`, truncating a torn tail, skipping damaged
+    /// records and migrating a version 1 or 2 file to the current format.
     pub fn open(dir: &Path, config: QueueConfig) -> Result<Self, QueueError> {
         fs::create_dir_all(dir)?;
         let path = dir.join("upload-queue.bin");
@@ -217,24 +294,35 @@ impl UploadQueue {
         let mut bytes = Vec::new();
         File::open(&path)?.read_to_end(&mut bytes)?;
         let version = match bytes.get(..8) {
-            Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC => RecordVersion::V2,
+            Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC => RecordVersion::V3,
+            Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC_V2 => RecordVersion::V2,
             Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC_V1 => RecordVersion::V1,
             _ => return Err(QueueError::NotAQueue(path)),
         };
         let instance = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let first_seq = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
-        let (entries, valid) = decode_records(&bytes[HEADER_LEN as usize..], config.dim, version);
-        let len_bytes = HEADER_LEN + valid as u64;
+        let decoded = decode_records(&bytes[HEADER_LEN as usize..], config.dim, version);
+        let len_bytes = HEADER_LEN + decoded.valid_len as u64;
+        if decoded.skipped > 0 {
+            tracing::warn!(skipped = decoded.skipped, "upload queue: damaged records skipped");
+        }
         if len_bytes < bytes.len() as u64 {
             tracing::warn!(dropped = bytes.len() as u64 - len_bytes, "upload queue: torn tail truncated");
         }
-        let len_bytes = if version == RecordVersion::V1 || len_bytes < bytes.len() as u64 {
+        let entries = decoded.entries;
+        let len_bytes = if version != RecordVersion::V3 || decoded.skipped > 0 || len_bytes < bytes.len() as u64 {
             rewrite(&path, instance, first_seq, &entries)?
         } else {
             len_bytes
         };
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        Ok(Self { config, path, file, instance, first_seq, entries, len_bytes })
+        Ok(Self { config, path, file, instance, first_seq, entries, len_bytes, corrupt_skipped: decoded.skipped })
+    }
+
+    /// Damaged records skipped when this queue was opened (their entries are lost; the
+    /// records after them are kept).
+    pub fn corrupt_records_skipped(&self) -> usize {
+        self.corrupt_skipped
     }
 
     /// Entries queued.
@@ -448,6 +536,86 @@ mod tests {
                 Entry { created_unix_ms: 1, label: None, values: row(1) }
             ]
         );
+    }
+
+    #[test]
+    fn a_corrupt_record_in_the_middle_is_skipped_and_counted_not_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        (0..5).for_each(|i| q.push(&row(i), i).unwrap());
+        let head = q.next_batch().unwrap().unwrap().batch_id;
+        drop(q);
+        let path = dir.path().join("upload-queue.bin");
+        let record = encode_record(&Entry { created_unix_ms: 0, label: None, values: row(0) }).len();
+        let clean = fs::read(&path).unwrap();
+        // Damage the third record in each of its parts: sync marker, length, crc, payload.
+        for at in [0, 5, 9, record - 3] {
+            let mut bytes = clean.clone();
+            bytes[HEADER_LEN as usize + 2 * record + at] ^= 0x10;
+            fs::write(&path, &bytes).unwrap();
+            let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+            let kept: Vec<u64> = q.entries().iter().map(|e| e.created_unix_ms).collect();
+            assert_eq!(kept, [0, 1, 3, 4], "byte {at} of the third record damaged");
+            assert_eq!(q.corrupt_records_skipped(), 1);
+            assert_eq!(q.next_batch().unwrap().unwrap().batch_id, head, "the head batch keeps its id");
+            drop(q);
+            let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+            assert_eq!((q.len(), q.corrupt_records_skipped()), (4, 0), "rewritten without the damage");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// Any one damaged byte costs exactly the record it is in; arbitrary bytes decode
+        /// to whatever checks out, without a panic.
+        #[test]
+        fn one_damaged_byte_costs_one_record(at in 0usize..6 * 38, bit in 0u8..8, noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let entries: Vec<Entry> = (0..6).map(|i| Entry { created_unix_ms: i, label: None, values: row(i) }).collect();
+            let mut bytes: Vec<u8> = entries.iter().flat_map(encode_record).collect();
+            let record = bytes.len() / 6;
+            proptest::prop_assert_eq!(record, 38);
+            bytes[at] ^= 1 << bit;
+            let decoded = decode_records(&bytes, 4, RecordVersion::V3);
+            let mut kept = entries.clone();
+            kept.remove(at / record);
+            proptest::prop_assert_eq!(&decoded.entries, &kept);
+            proptest::prop_assert_eq!(decoded.skipped, usize::from(at / record < 5));
+            for version in [RecordVersion::V1, RecordVersion::V2, RecordVersion::V3] {
+                let d = decode_records(&noise, 4, version);
+                proptest::prop_assert!(d.valid_len <= noise.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_version_2_queue_is_migrated_with_its_ids_and_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("upload-queue.bin");
+        let mut bytes = [&MAGIC_V2[..], &9u64.to_le_bytes(), &12u64.to_le_bytes()].concat();
+        for (i, label) in [(0u64, &b"Kiwi"[..]), (1, b"")] {
+            let payload = [
+                &(200 + i).to_le_bytes()[..],
+                &(label.len() as u16).to_le_bytes(),
+                label,
+                &row(i).iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>(),
+            ]
+            .concat();
+            bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+            bytes.extend_from_slice(&payload);
+        }
+        fs::write(&path, &bytes).unwrap();
+        let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        assert_eq!(
+            q.entries(),
+            &[
+                Entry { created_unix_ms: 200, label: Some("Kiwi".into()), values: row(0) },
+                Entry { created_unix_ms: 201, label: None, values: row(1) }
+            ]
+        );
+        assert_eq!(&fs::read(&path).unwrap()[..8], MAGIC, "rewritten in the current format");
+        assert_eq!(q.next_batch().unwrap().unwrap().batch_id, "0000000000000009-0000000012");
     }
 
     #[test]

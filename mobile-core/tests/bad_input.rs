@@ -12,12 +12,16 @@ fn preprocessor() -> Preprocessor {
 }
 
 fn png_header(width: u32, height: u32) -> Vec<u8> {
-    // Signature + a well-formed IHDR chunk (8-bit RGBA) with a valid CRC, then an
+    png_header_with(width, height, 8)
+}
+
+fn png_header_with(width: u32, height: u32, bit_depth: u8) -> Vec<u8> {
+    // Signature + a well-formed IHDR chunk (RGBA of `bit_depth`) with a valid CRC, then an
     // IDAT claiming 1 GB: only the header is honest about being huge.
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend(width.to_be_bytes());
     ihdr.extend(height.to_be_bytes());
-    ihdr.extend([8, 6, 0, 0, 0]);
+    ihdr.extend([bit_depth, 6, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(13u32.to_be_bytes());
     png.extend(&ihdr);
@@ -94,10 +98,57 @@ fn png_bomb_refused_before_allocation() {
 
 #[test]
 fn limit_is_configurable_and_exact() {
-    let tight = Preprocessor::new(manifest().input, PreprocessOptions { max_pixels: 100, ..Default::default() });
-    assert!(matches!(tight.preprocess(&png_header(10, 11)), Err(EmbedError::ImageTooLarge { .. })));
-    // 10x10 passes the limit and then fails on the bogus data instead.
-    assert!(matches!(tight.preprocess(&png_header(10, 10)), Err(EmbedError::Decode { .. })));
+    let tight = Preprocessor::new(manifest().input, PreprocessOptions { max_pixels: 1024, ..Default::default() });
+    assert!(matches!(tight.preprocess(&png_header(32, 33)), Err(EmbedError::ImageTooLarge { .. })));
+    // 32x32 passes the limit and then fails on the bogus data instead.
+    assert!(matches!(tight.preprocess(&png_header(32, 32)), Err(EmbedError::Decode { .. })));
+}
+
+#[test]
+fn the_byte_budget_counts_channels_and_bit_depth() {
+    // 100 megapixels is within the pixel limit; as 16-bit RGBA it would take 800 MB.
+    let start = Instant::now();
+    match preprocessor().preprocess(&png_header_with(10_000, 10_000, 16)).unwrap_err() {
+        EmbedError::DecodedTooLarge { width: 10_000, height: 10_000, bytes, limit } => {
+            assert_eq!((bytes, limit), (800_000_000, 400_000_000));
+        }
+        other => panic!("expected DecodedTooLarge, got {other:?}"),
+    }
+    assert!(start.elapsed().as_millis() < 50, "refused before decoding");
+    // The same frame in 8-bit RGBA is within budget: it reaches the decoder (bogus data).
+    assert!(matches!(preprocessor().preprocess(&png_header_with(10_000, 10_000, 8)), Err(EmbedError::Decode { .. })));
+    let tight =
+        Preprocessor::new(manifest().input, PreprocessOptions { max_decoded_bytes: 4096, ..Default::default() });
+    assert!(matches!(tight.preprocess(&png_header_with(32, 32, 8)), Err(EmbedError::Decode { .. })));
+    assert!(matches!(tight.preprocess(&png_header_with(32, 32, 16)), Err(EmbedError::DecodedTooLarge { .. })));
+}
+
+/// `jpeg` with its frame header's dimensions replaced.
+fn with_frame(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
+    let mut out = jpeg.to_vec();
+    let sof = out.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline JPEG");
+    out[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    out[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    out
+}
+
+#[test]
+fn degenerate_frames_are_no_photo() {
+    let jpeg = jpeg_bytes();
+    for (w, h) in [(65535, 1), (1, 65535), (31, 400), (2101, 100)] {
+        let err = preprocessor().preprocess(&with_frame(&jpeg, w, h)).unwrap_err();
+        assert!(
+            matches!(err, EmbedError::NotAPhoto { width, height } if (width, height) == (w.into(), h.into())),
+            "{w}x{h}: {err:?}"
+        );
+        assert_eq!(err.kind(), "not_a_photo");
+    }
+    for (w, h) in [(32, 32), (2000, 100), (100, 2000)] {
+        let err = preprocessor().preprocess(&png_header(w, h)).unwrap_err();
+        assert!(matches!(err, EmbedError::Decode { .. }), "{w}x{h} is within the policy: {err:?}");
+    }
+    // The real photo is untouched by the policy.
+    assert_eq!(preprocessor().preprocess(&jpeg).unwrap().shape, [224, 224, 3]);
 }
 
 #[test]
