@@ -14,9 +14,10 @@ cd "$(dirname "$0")/.."
 
 GARAGE_VERSION=2.5.0
 # The tests need the S3 API on a SQLite metadata store and nothing else: no LMDB, K2V API or
-# Prometheus metrics (the crate's default features), which nearly halves a cold build. It is
-# a loopback test server, so it is built at opt-level 1 without debug info; the features and
-# the profile are part of the cache folder's name, so changing them rebuilds.
+# Prometheus metrics (the crate's default features). It is a loopback test server, so it is
+# built at opt-level 1 without debug info: a cold build takes about 5 minutes on 2 cores where
+# the default build took 18 (BENCHMARKS.md, "CI: the test command"). The features and the
+# profile are part of the cache folder's name, so changing them rebuilds.
 GARAGE_FEATURES=sqlite,bundled-libs
 GARAGE_OPT_LEVEL=1
 PREFIX="${HOME}/.cache/fruits/garage-${GARAGE_VERSION}-${GARAGE_FEATURES//,/+}-O${GARAGE_OPT_LEVEL}"
