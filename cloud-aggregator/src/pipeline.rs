@@ -9,18 +9,11 @@ use crate::validate::{self, Expected, Rejection};
 use anyhow::Context;
 use ed25519_dalek::SigningKey;
 use fruits_formats::ModelId;
+use fruits_formats::layout::{self, LATEST_MANIFEST};
 use fruits_formats::{ProjectionManifest, sign_artifact};
 use indicatif::ProgressBar;
 use serde::Serialize;
 use sha2::Digest;
-
-/// Where published projections live.
-pub const PROJECTION_PREFIX: &str = "models/projection/";
-
-/// Top-level prefixes that are never PCA input, even when `--input` and `--output` are the
-/// same bucket: the aggregator's own output (quarantined copies, run state, published
-/// models, reports) and the phones' projected codes (`codes/`, not full embeddings).
-pub const NOT_INPUT_PREFIXES: [&str; 5] = ["quarantine/", "runs/", "models/", "reports/", "codes/"];
 
 /// What happened to one shard.
 #[derive(Debug, Clone, Serialize)]
@@ -71,11 +64,11 @@ thread_local! {
     static READ_BUFFERS: std::cell::Cell<ReadBuffers> = std::cell::Cell::default();
 }
 
-/// Keys of every `*.shard` object under `prefix`, sorted, outside [`NOT_INPUT_PREFIXES`]:
-/// a run never reads its own quarantine, so reruns over one bucket do not multiply it.
+/// Keys of every shard under `prefix` that may be PCA input ([`layout::is_input_shard`]),
+/// sorted: a run never reads its own quarantine, so reruns over one bucket do not multiply it.
 pub fn list_shards(input: &dyn Storage, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut keys = input.list(prefix).context("listing shards")?;
-    keys.retain(|k| k.ends_with(".shard") && !NOT_INPUT_PREFIXES.iter().any(|p| k.starts_with(p)));
+    keys.retain(|k| layout::is_input_shard(k));
     Ok(keys)
 }
 
@@ -246,7 +239,7 @@ pub fn source_with_head(source: &str, keys: &[String]) -> String {
 /// the aggregator's IAM role may read `models/projection/latest.json` but not list
 /// `models/` (deploy/policies/emr-instance.json).
 pub fn next_version(output: &dyn Storage) -> anyhow::Result<u32> {
-    let latest = match output.get(&format!("{PROJECTION_PREFIX}latest.json")) {
+    let latest = match output.get(LATEST_MANIFEST) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(1),
         Err(e) => return Err(e).context("reading the published latest.json"),
@@ -294,7 +287,7 @@ pub fn finalize_source(sketch_bytes: &[u8], k: u32, solver: crate::eigen::Solver
 /// The published `latest.json` if it was computed from `source` (a retried or
 /// resumed finalize), else `None`.
 pub fn published_from(output: &dyn Storage, source: &str) -> anyhow::Result<Option<serde_json::Value>> {
-    match output.get(&format!("{PROJECTION_PREFIX}latest.json")) {
+    match output.get(LATEST_MANIFEST) {
         Ok(bytes) => {
             let latest: serde_json::Value = serde_json::from_slice(&bytes).context("latest.json is not JSON")?;
             Ok((latest["source"] == source).then_some(latest))
@@ -316,7 +309,7 @@ pub fn publish(
 ) -> anyhow::Result<Latest> {
     let a = &pca.artifact;
     let bytes = a.encode()?;
-    let key = format!("{PROJECTION_PREFIX}v{}.bin", a.version);
+    let key = layout::projection_key(a.version);
     output.put(&key, &bytes).with_context(|| format!("writing {key}"))?;
     let created = crate::clock::iso8601(a.created_unix_ms);
     let manifest = match signing_key {
@@ -338,7 +331,7 @@ pub fn publish(
         source,
         head: pca.head.clone(),
     };
-    output.put(&format!("{PROJECTION_PREFIX}latest.json"), &serde_json::to_vec_pretty(&latest)?)?;
+    output.put(LATEST_MANIFEST, &serde_json::to_vec_pretty(&latest)?)?;
     Ok(latest)
 }
 

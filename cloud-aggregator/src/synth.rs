@@ -94,7 +94,7 @@ impl Synthetic {
                     created_unix_ms: 0,
                     label_vocabulary: Vec::new(),
                 };
-                let key = format!("incoming/2000-01-01/{}/{}.shard", header.device_id, header.batch_id);
+                let key = fruits_formats::layout::incoming_key("2000-01-01", &header.device_id, &header.batch_id);
                 let shard = Shard::new(header, self.rows(n, seed + 1 + i as u64), None)
                     .expect("synthetic shards are consistent and finite");
                 (key, shard)

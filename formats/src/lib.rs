@@ -10,6 +10,7 @@
 //! * [`request_auth`]: how a device signs its uploads (HMAC), for uploader and ingest.
 //! * [`signed`]: the Ed25519-signed `latest.json` manifest and the one verifier
 //!   phones and cloud share.
+//! * [`layout`]: where each of them lives: the storage keys and HTTP routes.
 //!
 //! Both are framed by [`codec`], the only module that knows about bincode. This crate
 //! does no I/O: it turns bytes into values and back, with hard limits checked before
@@ -20,6 +21,7 @@ pub mod catalogue;
 pub mod codec;
 pub mod error;
 pub mod head;
+pub mod layout;
 pub mod model_id;
 pub mod request_auth;
 pub mod shard;

@@ -121,7 +121,7 @@ impl ModelSync {
         let dir = self.dir();
         fs::create_dir_all(&dir)?;
         let installed = installed_version(&self.config.dir)?;
-        let mut request = self.client.get(self.url("models/projection/latest.json"));
+        let mut request = self.client.get(self.url(fruits_formats::layout::LATEST_MANIFEST));
         if let Ok(etag) = fs::read_to_string(dir.join("etag")) {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag.trim());
         }

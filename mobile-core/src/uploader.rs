@@ -123,7 +123,7 @@ impl Uploader {
 
     /// One signed PUT of `shard` as `batch_id`: the status and body, or a network error.
     pub fn put_batch(&self, batch_id: &str, shard: &[u8]) -> Result<(u16, String), String> {
-        let path = format!("/v1/batches/{batch_id}");
+        let path = fruits_formats::layout::batch_path(batch_id);
         let (ts, nonce) = (now_ms(), self.nonce());
         let response = self
             .client

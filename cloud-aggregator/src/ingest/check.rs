@@ -1,7 +1,7 @@
 //! What an upload must satisfy before it reaches storage (pure).
 
 use super::auth;
-use fruits_formats::{Encoding, FormatError, ModelId, Shard};
+use fruits_formats::{Encoding, FormatError, ModelId, Shard, layout};
 use std::collections::HashMap;
 
 /// Why an upload was refused; each has its own stable code and HTTP status.
@@ -194,16 +194,17 @@ pub fn check_batch(
     if h.model_id != policy.model_id {
         return Err(wrong());
     }
-    let prefix = match h.encoding {
-        Encoding::F32 | Encoding::F16 if h.dim == policy.dim => "incoming".to_owned(),
-        Encoding::ProjectedF16 { projection_version } if projection_k == Some(h.dim) => {
-            format!("codes/v{projection_version}")
-        }
+    let codes_of = match h.encoding {
+        Encoding::F32 | Encoding::F16 if h.dim == policy.dim => None,
+        Encoding::ProjectedF16 { projection_version } if projection_k == Some(h.dim) => Some(projection_version),
         _ => return Err(wrong()),
     };
     if h.rows == 0 || h.rows > policy.max_rows {
         return Err(IngestError::Oversized(h.rows as usize));
     }
     let date = &crate::clock::iso8601(h.created_unix_ms)[..10];
-    Ok(format!("{prefix}/{date}/{device}/{batch_id}.shard"))
+    Ok(match codes_of {
+        None => layout::incoming_key(date, device, batch_id),
+        Some(version) => layout::codes_key(version, date, device, batch_id),
+    })
 }

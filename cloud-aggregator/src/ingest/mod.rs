@@ -33,6 +33,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use check::{AuthHeaders, IngestError, Policy};
+use fruits_formats::layout;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -111,7 +112,7 @@ impl Ingest {
     /// The HTTP routes.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/v1/batches/{batch_id}", put(upload))
+            .route(layout::BATCH_ROUTE, put(upload))
             .route("/models/latest.json", get(|s, h| model_file(s, Path("latest.json".to_owned()), h)))
             .route("/models/projection/{file}", get(model_file))
             .layer(DefaultBodyLimit::max(self.policy.max_body * 2))
@@ -143,7 +144,7 @@ async fn upload(
         nonce: header_str(&headers, auth::H_NONCE),
         signature: header_str(&headers, auth::H_SIGNATURE),
     };
-    let path = format!("/v1/batches/{batch_id}");
+    let path = layout::batch_path(&batch_id);
     let now = crate::clock::now_unix_ms();
     let authenticated = (|| {
         if h.device.is_none() || h.signature.is_none() {
@@ -208,7 +209,7 @@ impl Ingest {
             return Some(*k);
         }
         let storage = self.storage.clone();
-        let key = format!("{}v{version}.bin", crate::pipeline::PROJECTION_PREFIX);
+        let key = layout::projection_key(version);
         let bytes = tokio::task::spawn_blocking(move || storage.get(&key)).await.ok()?.ok()?;
         let artifact = fruits_formats::ProjectionArtifact::decode(&bytes).ok()?;
         (artifact.model_id == self.policy.model_id && artifact.version == version).then(|| {
@@ -223,7 +224,7 @@ async fn model_file(State(s): State<Arc<Ingest>>, Path(file): Path<String>, head
         return StatusCode::NOT_FOUND.into_response();
     }
     let storage = s.storage.clone();
-    let key = format!("{}{file}", crate::pipeline::PROJECTION_PREFIX);
+    let key = format!("{}{file}", layout::PROJECTION_PREFIX);
     let bytes = match tokio::task::spawn_blocking(move || storage.get(&key)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return StatusCode::NOT_FOUND.into_response(),

@@ -17,12 +17,13 @@ pub mod png;
 
 use crate::finalize::VarianceThreshold;
 use crate::head::{HeadOptions, LabelledSet};
-use crate::pipeline::{self, PROJECTION_PREFIX};
+use crate::pipeline;
 use crate::storage::Storage;
 use crate::validate::{self, Expected};
 use anyhow::Context;
 use data::ReportData;
 use fruits_formats::ProjectionArtifact;
+use fruits_formats::layout::{INCOMING_PREFIX, LATEST_MANIFEST};
 use serde::Serialize;
 
 /// Where Debian's fonts-dejavu-core puts the font the charts use by default.
@@ -53,9 +54,9 @@ pub fn write(
     options: &HeadOptions,
 ) -> anyhow::Result<Written> {
     png::register_font(font)?;
-    let latest_key = format!("{PROJECTION_PREFIX}latest.json");
+    let latest_key = LATEST_MANIFEST;
     let latest: serde_json::Value = serde_json::from_slice(
-        &output.get(&latest_key).with_context(|| format!("reading {latest_key}: run the aggregator first"))?,
+        &output.get(latest_key).with_context(|| format!("reading {latest_key}: run the aggregator first"))?,
     )
     .context("latest.json is not JSON")?;
     let key = latest["key"].as_str().context("latest.json names no artifact")?;
@@ -73,7 +74,7 @@ fn embeddings(input: &dyn Storage, artifact: &ProjectionArtifact) -> anyhow::Res
     let expected = Expected { model_id: artifact.model_id, dim: artifact.dim };
     let mut labelled = LabelledSet::new(artifact.dim as usize);
     let mut unlabelled = Vec::new();
-    for key in pipeline::list_shards(input, "incoming/")? {
+    for key in pipeline::list_shards(input, INCOMING_PREFIX)? {
         let bytes = input.get(&key).with_context(|| format!("reading {key}"))?;
         let Ok(shard) = validate::check_shard(&bytes, &expected, Vec::new()) else { continue };
         labelled.add_shard(&shard);

@@ -1,0 +1,78 @@
+//! Where objects and endpoints live: the storage keys and HTTP routes that phones, ingest
+//! and the aggregator share, each defined once (pure: strings in, strings out).
+//!
+//! Storage, one bucket or directory:
+//!
+//! ```text
+//! incoming/<yyyy-mm-dd>/<device>/<batch>.shard               full embeddings: the PCA's input
+//! codes/v<projection>/<yyyy-mm-dd>/<device>/<batch>.shard    projected codes, kept apart
+//! models/projection/v<n>.bin, models/projection/latest.json  published projections
+//! runs/<run>/, quarantine/<run>/, reports/<run>/             the aggregator's own output
+//! ```
+//!
+//! HTTP, served by `aggregator ingest`: `PUT /v1/batches/<batch>` uploads one shard, and
+//! `GET /models/projection/<file>` serves the published files under their storage keys.
+
+/// Full embeddings uploaded by phones: what the aggregator's PCA reads.
+pub const INCOMING_PREFIX: &str = "incoming/";
+
+/// Projected codes uploaded by phones after a sync (not PCA input).
+pub const CODES_PREFIX: &str = "codes/";
+
+/// Published projection artifacts and their signed manifest.
+pub const PROJECTION_PREFIX: &str = "models/projection/";
+
+/// The signed manifest naming the current projection, as stored and as served over HTTP.
+pub const LATEST_MANIFEST: &str = "models/projection/latest.json";
+
+/// Top-level prefixes that are never PCA input, even when the aggregator reads and writes
+/// one bucket: its own output (quarantined copies, run state, published models, reports) and
+/// the phones' projected codes.
+pub const NOT_INPUT_PREFIXES: [&str; 5] = ["quarantine/", "runs/", "models/", "reports/", CODES_PREFIX];
+
+/// The upload route, in the router's `{parameter}` syntax.
+pub const BATCH_ROUTE: &str = "/v1/batches/{batch_id}";
+
+/// The HTTP path a batch is uploaded to (and signed over).
+pub fn batch_path(batch_id: &str) -> String {
+    format!("/v1/batches/{batch_id}")
+}
+
+/// The key of a batch of full embeddings created on `date` (`yyyy-mm-dd`).
+pub fn incoming_key(date: &str, device: &str, batch_id: &str) -> String {
+    format!("{INCOMING_PREFIX}{date}/{device}/{batch_id}.shard")
+}
+
+/// The key of a batch of codes of projection `version` created on `date` (`yyyy-mm-dd`).
+pub fn codes_key(version: u32, date: &str, device: &str, batch_id: &str) -> String {
+    format!("{CODES_PREFIX}v{version}/{date}/{device}/{batch_id}.shard")
+}
+
+/// The key of projection artifact `version`.
+pub fn projection_key(version: u32) -> String {
+    format!("{PROJECTION_PREFIX}v{version}.bin")
+}
+
+/// Whether `key` may be PCA input: a shard outside [`NOT_INPUT_PREFIXES`].
+pub fn is_input_shard(key: &str) -> bool {
+    key.ends_with(".shard") && !NOT_INPUT_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_routes_agree_with_each_other() {
+        assert_eq!(incoming_key("2026-12-03", "d", "b"), "incoming/2026-12-03/d/b.shard");
+        assert_eq!(codes_key(3, "2026-12-03", "d", "b"), "codes/v3/2026-12-03/d/b.shard");
+        assert_eq!(projection_key(2), "models/projection/v2.bin");
+        assert!(LATEST_MANIFEST.starts_with(PROJECTION_PREFIX));
+        assert_eq!(BATCH_ROUTE.replace("{batch_id}", "b1"), batch_path("b1"));
+        assert!(is_input_shard(&incoming_key("2026-12-03", "d", "b")));
+        assert!(!is_input_shard(&codes_key(3, "2026-12-03", "d", "b")));
+        assert!(!is_input_shard(&format!("quarantine/r1/{}", incoming_key("2026-12-03", "d", "b"))));
+        assert!(!is_input_shard("incoming/2026-12-03/d/b.json"));
+        assert!(is_input_shard("b0.shard"), "a directory of shards is input too");
+    }
+}
