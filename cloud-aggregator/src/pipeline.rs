@@ -91,7 +91,12 @@ pub fn partition(keys: &[String], parts: usize) -> Vec<Vec<String>> {
 
 /// The model and dimension of the first valid embedding shard in key order.
 pub fn expectation_from_first(input: &dyn Storage, keys: &[String]) -> Option<Expected> {
-    keys.iter().find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)))
+    first_valid(input, keys, |_| true)
+}
+
+/// The model and dimension of the first valid embedding shard in key order that `wanted`.
+fn first_valid(input: &dyn Storage, keys: &[String], wanted: impl Fn(&Expected) -> bool) -> Option<Expected> {
+    keys.iter().find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)).filter(&wanted))
 }
 
 /// What shards are held to: with `model_id`, that model and the dimension of its first
@@ -100,10 +105,7 @@ pub fn expectation_from_first(input: &dyn Storage, keys: &[String]) -> Option<Ex
 /// dimension.
 pub fn expectation(input: &dyn Storage, keys: &[String], model_id: Option<ModelId>) -> Option<Expected> {
     let Some(model_id) = model_id else { return expectation_from_first(input, keys) };
-    let of_model = keys
-        .iter()
-        .find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)).filter(|e| e.model_id == model_id));
-    Some(of_model.unwrap_or(Expected { model_id, dim: 0 }))
+    Some(first_valid(input, keys, |e| e.model_id == model_id).unwrap_or(Expected { model_id, dim: 0 }))
 }
 
 /// Reads, validates and sketches `keys` in parallel, merging in a fixed tree over

@@ -80,7 +80,13 @@ pub fn check_key(key: &str) -> io::Result<()> {
     Ok(())
 }
 
-fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
+/// Calls `f` with the key (`key_prefix` + relative path) and entry of every file under `dir`,
+/// temporary ones included; a missing `dir` holds nothing.
+fn for_each_file(
+    dir: &Path,
+    key_prefix: &str,
+    f: &mut dyn FnMut(String, &fs::DirEntry) -> io::Result<()>,
+) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -91,12 +97,16 @@ fn walk(dir: &Path, key_prefix: &str, out: &mut Vec<String>) -> io::Result<()> {
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
         let key = format!("{key_prefix}{name}");
         if entry.file_type()?.is_dir() {
-            walk(&entry.path(), &format!("{key}/"), out)?;
-        } else if !name.starts_with(TEMP_PREFIX) {
-            out.push(key);
+            for_each_file(&entry.path(), &format!("{key}/"), f)?;
+        } else {
+            f(key, &entry)?;
         }
     }
     Ok(())
+}
+
+fn is_temp(key: &str) -> bool {
+    key.rsplit('/').next().is_some_and(|name| name.starts_with(TEMP_PREFIX))
 }
 
 impl Storage for LocalDir {
@@ -104,7 +114,12 @@ impl Storage for LocalDir {
         let dir_part = &prefix[..prefix.rfind('/').map_or(0, |i| i + 1)];
         let mut keys = Vec::new();
         let start = if dir_part.is_empty() { self.root.clone() } else { self.path(dir_part.trim_end_matches('/'))? };
-        walk(&start, dir_part, &mut keys)?;
+        for_each_file(&start, dir_part, &mut |key, _| {
+            if !is_temp(&key) {
+                keys.push(key);
+            }
+            Ok(())
+        })?;
         keys.retain(|k| k.starts_with(prefix));
         keys.sort();
         Ok(keys)
@@ -127,7 +142,20 @@ impl Storage for LocalDir {
 
     fn sweep_temp(&self, older_than: Duration) -> io::Result<usize> {
         let cutoff = SystemTime::now().checked_sub(older_than).unwrap_or(SystemTime::UNIX_EPOCH);
-        sweep(&self.root, cutoff)
+        let mut removed = 0;
+        for_each_file(&self.root, "", &mut |key, entry| {
+            if !is_temp(&key) || entry.metadata()?.modified()? >= cutoff {
+                return Ok(());
+            }
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                // Renamed into place or swept by another process meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            Ok(())
+        })?;
+        Ok(removed)
     }
 }
 
@@ -153,32 +181,6 @@ fn write_durably(path: &Path, bytes: &[u8], sync: &mut dyn FnMut(&File) -> io::R
         return Err(e);
     }
     sync(&File::open(dir)?)
-}
-
-fn sweep(dir: &Path, cutoff: SystemTime) -> io::Result<usize> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            removed += sweep(&entry.path(), cutoff)?;
-        } else if entry.file_name().to_str().is_some_and(|n| n.starts_with(TEMP_PREFIX))
-            && entry.metadata()?.modified()? < cutoff
-        {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
-                // Renamed into place or swept by another process meanwhile.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]

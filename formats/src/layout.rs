@@ -30,6 +30,10 @@ pub const LATEST_MANIFEST: &str = "models/projection/latest.json";
 /// the phones' projected codes.
 pub const NOT_INPUT_PREFIXES: [&str; 5] = ["quarantine/", "runs/", "models/", "reports/", CODES_PREFIX];
 
+/// The route serving published files under their storage keys (`/` + [`PROJECTION_PREFIX`]
+/// + file), in the router's `{parameter}` syntax: phones fetch `/` + [`LATEST_MANIFEST`].
+pub const MODEL_FILE_ROUTE: &str = "/models/projection/{file}";
+
 /// The upload route, in the router's `{parameter}` syntax.
 pub const BATCH_ROUTE: &str = "/v1/batches/{batch_id}";
 
@@ -69,6 +73,7 @@ mod tests {
         assert_eq!(projection_key(2), "models/projection/v2.bin");
         assert!(LATEST_MANIFEST.starts_with(PROJECTION_PREFIX));
         assert_eq!(BATCH_ROUTE.replace("{batch_id}", "b1"), batch_path("b1"));
+        assert_eq!(MODEL_FILE_ROUTE.replace("{file}", "latest.json"), format!("/{LATEST_MANIFEST}"));
         assert!(is_input_shard(&incoming_key("2026-12-03", "d", "b")));
         assert!(!is_input_shard(&codes_key(3, "2026-12-03", "d", "b")));
         assert!(!is_input_shard(&format!("quarantine/r1/{}", incoming_key("2026-12-03", "d", "b"))));

@@ -114,7 +114,7 @@ impl Ingest {
         Router::new()
             .route(layout::BATCH_ROUTE, put(upload))
             .route("/models/latest.json", get(|s, h| model_file(s, Path("latest.json".to_owned()), h)))
-            .route("/models/projection/{file}", get(model_file))
+            .route(layout::MODEL_FILE_ROUTE, get(model_file))
             .layer(DefaultBodyLimit::max(self.policy.max_body * 2))
             .with_state(self.clone())
     }

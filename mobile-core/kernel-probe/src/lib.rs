@@ -44,16 +44,9 @@ pub struct KernelReport {
 }
 
 /// Why a build's kernels are not what a phone needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct Fallback(pub String);
-
-impl fmt::Display for Fallback {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Fallback {}
 
 impl KernelReport {
     /// Reads the kernels this process would run.
