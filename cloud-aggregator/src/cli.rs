@@ -217,6 +217,15 @@ pub enum Command {
         /// Burst of uploads per device.
         #[arg(long, default_value_t = 30.0)]
         rate_burst: f64,
+        /// Most connections open at once (more are answered 503 with Retry-After).
+        #[arg(long, default_value_t = 512)]
+        max_connections: usize,
+        /// Seconds allowed for a request's headers, and for an idle connection.
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Seconds allowed for an authenticated request's body.
+        #[arg(long, default_value_t = 30)]
+        body_timeout_secs: u64,
     },
     /// Describe a shard, sketch or projection artifact.
     Inspect {
@@ -393,17 +402,29 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Ingest { listen, storage, devices, model_id, dim, max_body, rate_per_second, rate_burst } => {
+        Command::Ingest {
+            listen,
+            storage,
+            devices,
+            model_id,
+            dim,
+            max_body,
+            rate_per_second,
+            rate_burst,
+            max_connections,
+            header_timeout_secs,
+            body_timeout_secs,
+        } => {
             let devices: crate::ingest::DevicesFile =
                 serde_json::from_slice(&fs::read(&devices).with_context(|| format!("reading {}", devices.display()))?)?;
             let policy = crate::ingest::check::Policy {
-                model_id,
-                dim,
                 max_body,
-                max_rows: fruits_formats::shard::MAX_ROWS,
-                window_ms: 300_000,
                 rate_per_second,
                 rate_burst,
+                max_connections,
+                header_timeout: std::time::Duration::from_secs(header_timeout_secs),
+                body_timeout: std::time::Duration::from_secs(body_timeout_secs),
+                ..crate::ingest::check::Policy::new(model_id, dim)
             };
             let store = storage.open()?;
             // Temporary files of writes a killed ingest left behind (local storage only).

@@ -89,23 +89,35 @@ pub fn partition(keys: &[String], parts: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The model and dimension of the first valid embedding shard in key order.
-pub fn expectation_from_first(input: &dyn Storage, keys: &[String]) -> Option<Expected> {
-    first_valid(input, keys, |_| true)
-}
-
-/// The model and dimension of the first valid embedding shard in key order that `wanted`.
-fn first_valid(input: &dyn Storage, keys: &[String], wanted: impl Fn(&Expected) -> bool) -> Option<Expected> {
-    keys.iter().find_map(|k| input.get(k).ok().and_then(|b| validate::expectation_of(&b)).filter(&wanted))
-}
-
-/// What shards are held to: with `model_id`, that model and the dimension of its first
-/// valid shard in key order (an impossible dimension when no shard of it exists, so that
-/// every shard is refused with a reason); without, the first valid shard's model and
-/// dimension.
+/// What shards are held to: the (model, dimension) that most rows of valid embedding
+/// shards carry, among all of them or, with `model_id`, among that model's (an impossible
+/// dimension when no shard of it exists, so that every shard is refused with a reason).
+/// Never the first shard in key order: an old model's shards under an earlier key must not
+/// turn a run against the current ones. Ties go to the (model, dimension) seen first. The
+/// choice and its runners-up are logged.
 pub fn expectation(input: &dyn Storage, keys: &[String], model_id: Option<ModelId>) -> Option<Expected> {
-    let Some(model_id) = model_id else { return expectation_from_first(input, keys) };
-    Some(first_valid(input, keys, |e| e.model_id == model_id).unwrap_or(Expected { model_id, dim: 0 }))
+    let mut rows: Vec<(Expected, u64)> = Vec::new();
+    for key in keys {
+        let Ok(bytes) = input.get(key) else { continue };
+        let Some((found, n)) = validate::expectation_of(&bytes) else { continue };
+        if model_id.is_some_and(|m| m != found.model_id) {
+            continue;
+        }
+        match rows.iter_mut().find(|(e, _)| *e == found) {
+            Some((_, total)) => *total += n,
+            None => rows.push((found, n)),
+        }
+    }
+    // `max_by_key` keeps the last of equal maxima: reversed, the first seen wins ties.
+    let chosen = rows.iter().rev().max_by_key(|(_, n)| *n).map(|(e, _)| *e);
+    for (e, n) in &rows {
+        tracing::info!(model = %e.model_id, dim = e.dim, rows = n, chosen = chosen == Some(*e), "expected model");
+    }
+    match (chosen, model_id) {
+        (Some(e), _) => Some(e),
+        (None, Some(model_id)) => Some(Expected { model_id, dim: 0 }),
+        (None, None) => None,
+    }
 }
 
 /// Reads, validates and sketches `keys` in parallel, merging in a fixed tree over
@@ -394,20 +406,24 @@ mod tests {
     }
 
     #[test]
-    fn a_given_model_id_takes_the_dimension_of_its_own_shards() {
+    fn the_expected_model_is_the_one_most_rows_carry_or_the_one_given() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::storage::LocalDir::new(dir.path());
         let other = ModelId([9; 32]);
         let mut old = Shard::decode(&shard_bytes(2, None)).unwrap();
         let header = ShardHeader { model_id: other, dim: 4, rows: 4, ..old.header().clone() };
         old = Shard::new(header, old.into_parts().1, None).unwrap();
-        store.put("incoming/2025-01-01/d/old.shard", &old.encode()).unwrap();
-        store.put("incoming/2026-01-01/d/new.shard", &shard_bytes(3, None)).unwrap();
+        // The old model's shard sorts first, but most rows carry the current model.
+        store.put("incoming/a-old/d/old.shard", &old.encode()).unwrap();
+        store.put("incoming/b/d/new1.shard", &shard_bytes(3, None)).unwrap();
+        store.put("incoming/b/d/new2.shard", &shard_bytes(3, None)).unwrap();
         let keys = list_shards(&store, "").unwrap();
-        assert_eq!(expectation(&store, &keys, None), Some(Expected { model_id: other, dim: 4 }), "first in key order");
+        assert_eq!(expectation(&store, &keys, None), Some(expected()), "the majority by rows");
         assert_eq!(expectation(&store, &keys, Some(expected().model_id)), Some(expected()));
+        assert_eq!(expectation(&store, &keys, Some(other)), Some(Expected { model_id: other, dim: 4 }));
         let absent = ModelId([1; 32]);
         assert_eq!(expectation(&store, &keys, Some(absent)), Some(Expected { model_id: absent, dim: 0 }));
+        assert_eq!(expectation(&store, &[], None), None);
     }
 
     #[test]

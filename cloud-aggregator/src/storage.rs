@@ -1,5 +1,5 @@
 //! Object storage behind one small trait: a local directory or S3 ([`crate::s3`]), with the
-//! same `/`-separated keys (`incoming/<date>/<device>/<batch>.shard`, ...).
+//! same `/`-separated keys ([`fruits_formats::layout`]).
 //!
 //! What a `put` guarantees, per backend:
 //! - **whole objects**: a reader sees the old bytes or the new ones, never a mix or a cut-off

@@ -77,7 +77,7 @@ impl Synthetic {
     }
 
     /// `shards` shards holding `rows` rows in all (as even as possible), keyed in the
-    /// storage layout `incoming/<date>/<device>/<batch>.shard`. Shard `i` is drawn
+    /// storage layout ([`fruits_formats::layout::incoming_key`]). Shard `i` is drawn
     /// from seed `seed + 1 + i`.
     pub fn shards(&self, model_id: ModelId, rows: usize, shards: usize, seed: u64) -> Vec<(String, Shard)> {
         (0..shards)
@@ -94,7 +94,7 @@ impl Synthetic {
                     created_unix_ms: 0,
                     label_vocabulary: Vec::new(),
                 };
-                let key = fruits_formats::layout::incoming_key("2000-01-01", &header.device_id, &header.batch_id);
+                let key = fruits_formats::layout::incoming_key(&header.device_id, &header.batch_id);
                 let shard = Shard::new(header, self.rows(n, seed + 1 + i as u64), None)
                     .expect("synthetic shards are consistent and finite");
                 (key, shard)

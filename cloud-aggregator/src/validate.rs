@@ -87,9 +87,10 @@ fn check_header(h: &ShardHeader, expected: &Expected) -> Result<(), Rejection> {
     Ok(())
 }
 
-/// What a valid embedding shard's header promises, if it is one.
-pub fn expectation_of(bytes: &[u8]) -> Option<Expected> {
-    let h = Shard::decode_header(bytes).ok()?;
+/// What a well-formed embedding shard's header promises, and its rows, if it is one
+/// (frame, checksum, header and lengths checked; values are the sketch's to check).
+pub fn expectation_of(bytes: &[u8]) -> Option<(Expected, u64)> {
+    let h = ShardView::parse(bytes).ok()?.header().clone();
     let embeddings = matches!(h.encoding, Encoding::F32 | Encoding::F16);
-    (embeddings && Shard::decode(bytes).is_ok()).then_some(Expected { model_id: h.model_id, dim: h.dim })
+    embeddings.then_some((Expected { model_id: h.model_id, dim: h.dim }, u64::from(h.rows)))
 }

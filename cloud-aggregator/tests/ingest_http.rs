@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use fruits_aggregator::ingest::Ingest;
-use fruits_aggregator::ingest::auth::{self, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP};
+use fruits_aggregator::ingest::auth::{self, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP};
 use fruits_aggregator::ingest::check::Policy;
 use fruits_aggregator::storage::{LocalDir, Storage};
 use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
@@ -49,13 +49,14 @@ fn shard(device: &str, batch: &str, model: ModelId, rows: u32, poison: bool) -> 
 
 fn policy() -> Policy {
     Policy {
-        model_id: model(),
-        dim: DIM,
         max_body: 64 * 1024,
         max_rows: 1000,
         window_ms: 60_000,
+        // No horizon: these services are started and used at once.
+        future_ms: 0,
         rate_per_second: 1000.0,
         rate_burst: 1000.0,
+        ..Policy::new(model(), DIM)
     }
 }
 
@@ -77,6 +78,8 @@ struct Req {
     nonce: String,
     sign_body: Option<Vec<u8>>,
     signed: bool,
+    /// Sends the body's hash in its header, as clients since the header-first check do.
+    hash_header: bool,
 }
 
 fn req(batch: &str, body: Vec<u8>) -> Req {
@@ -89,6 +92,7 @@ fn req(batch: &str, body: Vec<u8>) -> Req {
         nonce: format!("n{}", NONCE.fetch_add(1, Ordering::Relaxed)),
         sign_body: None,
         signed: true,
+        hash_header: true,
     }
 }
 
@@ -96,12 +100,18 @@ async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
     let path = format!("/v1/batches/{}", r.batch);
     let mut b = Request::put(&path);
     if r.signed {
-        let sig = auth::sign(r.secret, "PUT", &path, r.sign_body.as_deref().unwrap_or(&r.body), r.ts, &r.nonce);
+        // The hash the client claims and signs: of another body than the one sent, when
+        // `sign_body` says so.
+        let hash = auth::body_hash(r.sign_body.as_deref().unwrap_or(&r.body));
+        let sig = auth::sign_hashed(r.secret, "PUT", &path, &hash, r.ts, &r.nonce);
         b = b
             .header(H_DEVICE, r.device)
             .header(H_TIMESTAMP, r.ts.to_string())
             .header(H_NONCE, &r.nonce)
             .header(H_SIGNATURE, sig);
+        if r.hash_header {
+            b = b.header(H_CONTENT_SHA256, hash);
+        }
     }
     let response = ingest.router().oneshot(b.body(Body::from(r.body)).unwrap()).await.unwrap();
     let status = response.status();
@@ -184,8 +194,15 @@ async fn retries_are_stored_once_under_the_device_prefix_and_models_are_served_w
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     let store = LocalDir::new(dir.path());
-    assert_eq!(store.list("").unwrap(), ["incoming/2026-01-01/dev-a/b7.shard"]);
-    assert_eq!(store.get("incoming/2026-01-01/dev-a/b7.shard").unwrap(), bytes);
+    assert_eq!(store.list("").unwrap(), ["incoming/dev-a/b7.shard"]);
+    assert_eq!(store.get("incoming/dev-a/b7.shard").unwrap(), bytes);
+    // The same batch retried by a device whose clock moved a day: still one object.
+    let mut moved = Shard::decode(&bytes).unwrap();
+    let header = ShardHeader { created_unix_ms: moved.header().created_unix_ms + 86_400_000, ..moved.header().clone() };
+    moved = Shard::new(header, moved.into_parts().1, None).unwrap();
+    let (status, body) = send(&ingest, req("b7", moved.encode())).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(store.list("").unwrap(), ["incoming/dev-a/b7.shard"], "a batch is its device and id alone");
 
     store.put("models/projection/latest.json", b"{\"version\":1}").unwrap();
     let get = |etag: Option<String>| {
@@ -261,5 +278,108 @@ async fn projected_codes_are_stored_apart_only_for_a_published_projection_of_the
     }
     let mut keys = store.list("").unwrap();
     keys.retain(|k| !k.starts_with("models/"));
-    assert_eq!(keys, ["codes/v1/2026-01-01/dev-a/c1.shard"], "codes only, apart from incoming/");
+    assert_eq!(keys, ["codes/v1/dev-a/c1.shard"], "codes only, apart from incoming/");
+}
+
+/// A body that never sends a byte, as a slow or hostile client's.
+struct Endless;
+
+impl http_body::Body for Endless {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Sends `r`'s headers (and `content_length`, if given) with a body that never comes.
+async fn send_endless(
+    ingest: &Arc<Ingest>,
+    r: Req,
+    content_length: Option<u64>,
+) -> (StatusCode, String, Option<String>) {
+    let path = format!("/v1/batches/{}", r.batch);
+    let mut b = Request::put(&path);
+    if r.signed {
+        let hash = auth::body_hash(&r.body);
+        let sig = auth::sign_hashed(r.secret, "PUT", &path, &hash, r.ts, &r.nonce);
+        b = b.header(H_DEVICE, r.device).header(H_TIMESTAMP, r.ts.to_string()).header(H_NONCE, &r.nonce);
+        b = b.header(H_SIGNATURE, sig);
+        if r.hash_header {
+            b = b.header(H_CONTENT_SHA256, hash);
+        }
+    }
+    if let Some(n) = content_length {
+        b = b.header("content-length", n.to_string());
+    }
+    let call = ingest.router().oneshot(b.body(Body::new(Endless)).unwrap());
+    let response = tokio::time::timeout(std::time::Duration::from_secs(5), call)
+        .await
+        .expect("answered from the headers, without waiting for the body")
+        .unwrap();
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned(), retry_after)
+}
+
+#[tokio::test]
+async fn requests_are_refused_from_their_headers_before_any_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy =
+        Policy { body_timeout: std::time::Duration::from_millis(300), max_in_flight_bytes: 100 * 1024, ..policy() };
+    let ingest = service(dir.path(), policy);
+    let good = || shard("dev-a", "b1", model(), 2, false);
+    let cases: Vec<(Req, Option<u64>, &str, StatusCode)> = vec![
+        (Req { signed: false, ..req("b1", good()) }, Some(8 << 20), "unsigned", StatusCode::UNAUTHORIZED),
+        (Req { secret: b"wrong", ..req("b1", good()) }, None, "bad_signature", StatusCode::UNAUTHORIZED),
+        (Req { device: "nobody", ..req("b1", good()) }, None, "bad_signature", StatusCode::UNAUTHORIZED),
+        // A client older than the header-first check: told so, not left waiting.
+        (Req { hash_header: false, ..req("b1", good()) }, None, "body_hash_required", StatusCode::BAD_REQUEST),
+        (req("b1", good()), Some(1_000_000_000_000), "oversized", StatusCode::PAYLOAD_TOO_LARGE),
+        // Authenticated, but over the in-flight budget (100 KiB, a body may be 64 KiB).
+        (req("b1", good()), None, "busy", StatusCode::SERVICE_UNAVAILABLE),
+    ];
+    let mut held = None;
+    for (i, (r, length, want, status)) in cases.into_iter().enumerate() {
+        if want == "busy" {
+            // A chunked request in flight reserves the largest body: a second one is over.
+            let (ingest, first) = (ingest.clone(), req("b1", good()));
+            held = Some(tokio::spawn(async move { send_endless(&ingest, first, None).await }));
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (got, body, retry_after) = send_endless(&ingest, r, length).await;
+        assert_eq!((got, code(&body).as_str()), (status, want), "case {i}: {body}");
+        assert_eq!(retry_after.is_some(), status == StatusCode::SERVICE_UNAVAILABLE, "case {i}");
+    }
+    // The request holding the budget was authenticated, but its body never came: refused
+    // after the body timeout.
+    let (got, body, _) = held.unwrap().await.unwrap();
+    assert_eq!((got, code(&body).as_str()), (StatusCode::REQUEST_TIMEOUT, "slow_body"), "{body}");
+    assert_eq!(ingest.in_flight_bytes(), 0, "every reservation released");
+    assert_eq!(LocalDir::new(dir.path()).list("").unwrap(), Vec::<String>::new(), "nothing stored");
+}
+
+#[tokio::test]
+async fn a_request_captured_before_a_restart_is_refused_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = service(dir.path(), policy());
+    let bytes = shard("dev-a", "b1", model(), 2, false);
+    let captured = req("b1", bytes.clone());
+    let replay = Req { nonce: captured.nonce.clone(), ts: captured.ts, ..req("b1", bytes.clone()) };
+    assert_eq!(send(&first, captured).await.0, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // A new process over the same storage has none of the first one's nonces.
+    let restarted = service(dir.path(), policy());
+    let (status, body) = send(&restarted, replay).await;
+    assert_eq!((status, code(&body).as_str()), (StatusCode::SERVICE_UNAVAILABLE, "signed_before_start"), "{body}");
+    // A fresh signature is accepted, and every refusal carries the server's clock.
+    assert_eq!(send(&restarted, req("b1", bytes)).await.0, StatusCode::CREATED);
+    let (_, body) =
+        send(&restarted, Req { ts: now() - 3_600_000, ..req("b1", shard("dev-a", "b1", model(), 2, false)) }).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["server_time_ms"].as_u64().unwrap().abs_diff(now()) < 60_000, "{body}");
 }

@@ -84,7 +84,7 @@ fn artifacts_are_bit_identical_with_one_or_two_threads() {
         storage.put(&key, &shard.encode()).unwrap();
     }
     let keys = pipeline::list_shards(&storage, "incoming/").unwrap();
-    let expected = pipeline::expectation_from_first(&storage, &keys).unwrap();
+    let expected = pipeline::expectation(&storage, &keys, None).unwrap();
     let bytes_with = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {

@@ -4,11 +4,16 @@
 //! Storage, one bucket or directory:
 //!
 //! ```text
-//! incoming/<yyyy-mm-dd>/<device>/<batch>.shard               full embeddings: the PCA's input
-//! codes/v<projection>/<yyyy-mm-dd>/<device>/<batch>.shard    projected codes, kept apart
+//! incoming/<device>/<batch>.shard                 full embeddings: the PCA's input
+//! codes/v<projection>/<device>/<batch>.shard      projected codes, kept apart
 //! models/projection/v<n>.bin, models/projection/latest.json  published projections
 //! runs/<run>/, quarantine/<run>/, reports/<run>/             the aggregator's own output
 //! ```
+//!
+//! A batch's identity is its device and batch id alone: nothing of the device's clock is in
+//! its key, so a retry days later, or from a device whose clock moved, rewrites the same
+//! object. (Keys of older deployments, `incoming/<date>/<device>/<batch>.shard`, are still
+//! read as input: everything under `incoming/` is.)
 //!
 //! HTTP, served by `aggregator ingest`: `PUT /v1/batches/<batch>` uploads one shard, and
 //! `GET /models/projection/<file>` serves the published files under their storage keys.
@@ -42,14 +47,14 @@ pub fn batch_path(batch_id: &str) -> String {
     format!("/v1/batches/{batch_id}")
 }
 
-/// The key of a batch of full embeddings created on `date` (`yyyy-mm-dd`).
-pub fn incoming_key(date: &str, device: &str, batch_id: &str) -> String {
-    format!("{INCOMING_PREFIX}{date}/{device}/{batch_id}.shard")
+/// The key of a device's batch of full embeddings.
+pub fn incoming_key(device: &str, batch_id: &str) -> String {
+    format!("{INCOMING_PREFIX}{device}/{batch_id}.shard")
 }
 
-/// The key of a batch of codes of projection `version` created on `date` (`yyyy-mm-dd`).
-pub fn codes_key(version: u32, date: &str, device: &str, batch_id: &str) -> String {
-    format!("{CODES_PREFIX}v{version}/{date}/{device}/{batch_id}.shard")
+/// The key of a device's batch of codes of projection `version`.
+pub fn codes_key(version: u32, device: &str, batch_id: &str) -> String {
+    format!("{CODES_PREFIX}v{version}/{device}/{batch_id}.shard")
 }
 
 /// The key of projection artifact `version`.
@@ -68,15 +73,15 @@ mod tests {
 
     #[test]
     fn keys_and_routes_agree_with_each_other() {
-        assert_eq!(incoming_key("2026-12-03", "d", "b"), "incoming/2026-12-03/d/b.shard");
-        assert_eq!(codes_key(3, "2026-12-03", "d", "b"), "codes/v3/2026-12-03/d/b.shard");
+        assert_eq!(incoming_key("d", "b"), "incoming/d/b.shard");
+        assert_eq!(codes_key(3, "d", "b"), "codes/v3/d/b.shard");
         assert_eq!(projection_key(2), "models/projection/v2.bin");
         assert!(LATEST_MANIFEST.starts_with(PROJECTION_PREFIX));
         assert_eq!(BATCH_ROUTE.replace("{batch_id}", "b1"), batch_path("b1"));
         assert_eq!(MODEL_FILE_ROUTE.replace("{file}", "latest.json"), format!("/{LATEST_MANIFEST}"));
-        assert!(is_input_shard(&incoming_key("2026-12-03", "d", "b")));
-        assert!(!is_input_shard(&codes_key(3, "2026-12-03", "d", "b")));
-        assert!(!is_input_shard(&format!("quarantine/r1/{}", incoming_key("2026-12-03", "d", "b"))));
+        assert!(is_input_shard(&incoming_key("d", "b")));
+        assert!(!is_input_shard(&codes_key(3, "d", "b")));
+        assert!(!is_input_shard(&format!("quarantine/r1/{}", incoming_key("d", "b"))));
         assert!(!is_input_shard("incoming/2026-12-03/d/b.json"));
         assert!(is_input_shard("b0.shard"), "a directory of shards is input too");
     }

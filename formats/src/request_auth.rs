@@ -6,10 +6,12 @@
 //! ```
 //!
 //! sent as headers [`H_DEVICE`], [`H_TIMESTAMP`] (Unix ms), [`H_NONCE`] (unique per
-//! request) and [`H_SIGNATURE`] (hex). The server refuses timestamps outside a
-//! window around its clock and any nonce it has seen within that window, so a
-//! captured request cannot be replayed; a retried upload is a new request (new
-//! nonce) for the same batch key.
+//! request), [`H_CONTENT_SHA256`] (hex sha256 of the body) and [`H_SIGNATURE`] (hex).
+//! Because the body's hash travels in a header, the server authenticates a request
+//! from its headers alone, before it reads a byte of the body, then checks the body it
+//! streams against that hash. The server refuses timestamps outside a window around
+//! its clock and any nonce it has seen, so a captured request cannot be replayed; a
+//! retried upload is a new request (new nonce) for the same batch key.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -20,37 +22,66 @@ pub const H_DEVICE: &str = "x-fruits-device";
 pub const H_TIMESTAMP: &str = "x-fruits-timestamp";
 /// Header carrying the nonce.
 pub const H_NONCE: &str = "x-fruits-nonce";
+/// Header carrying the hex sha256 of the body, which the signature covers.
+pub const H_CONTENT_SHA256: &str = "x-fruits-content-sha256";
 /// Header carrying the hex HMAC.
 pub const H_SIGNATURE: &str = "x-fruits-signature";
 
-/// The string a device signs.
-pub fn canonical(method: &str, path: &str, body: &[u8], timestamp_ms: u64, nonce: &str) -> String {
-    format!("{method}\n{path}\n{}\n{timestamp_ms}\n{nonce}", hex::encode(Sha256::digest(body)))
+/// The hex sha256 of a body, as sent in [`H_CONTENT_SHA256`] and signed.
+pub fn body_hash(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
 }
 
-fn mac(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp_ms: u64, nonce: &str) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(canonical(method, path, body, timestamp_ms, nonce).as_bytes());
+/// The string a device signs, given its body's hash ([`body_hash`]).
+pub fn canonical(method: &str, path: &str, body_sha256_hex: &str, timestamp_ms: u64, nonce: &str) -> String {
+    format!("{method}\n{path}\n{body_sha256_hex}\n{timestamp_ms}\n{nonce}")
+}
+
+fn mac(secret: &[u8], method: &str, path: &str, body_sha256_hex: &str, timestamp_ms: u64, nonce: &str) -> Hmac<Sha256> {
+    // HMAC takes keys of any length: `new_from_slice` cannot fail for it.
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts every key length"));
+    mac.update(canonical(method, path, body_sha256_hex, timestamp_ms, nonce).as_bytes());
     mac
 }
 
-/// The hex HMAC-SHA256 of the canonical string under `secret`.
+/// The hex HMAC-SHA256 of the canonical string of a request with `body` under `secret`.
 pub fn sign(secret: &[u8], method: &str, path: &str, body: &[u8], timestamp_ms: u64, nonce: &str) -> String {
-    hex::encode(mac(secret, method, path, body, timestamp_ms, nonce).finalize().into_bytes())
+    sign_hashed(secret, method, path, &body_hash(body), timestamp_ms, nonce)
 }
 
-/// Whether `signature_hex` is the HMAC of the request, compared in constant time.
-pub fn verify(
+/// [`sign`], given the body's hash instead of the body.
+pub fn sign_hashed(
     secret: &[u8],
     method: &str,
     path: &str,
-    body: &[u8],
+    body_sha256_hex: &str,
     timestamp_ms: u64,
     nonce: &str,
-    signature_hex: &str,
-) -> bool {
+) -> String {
+    hex::encode(mac(secret, method, path, body_sha256_hex, timestamp_ms, nonce).finalize().into_bytes())
+}
+
+/// The parts of a request the signature covers, the body by its hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The request path.
+    pub path: &'a str,
+    /// Hex sha256 of the body, as claimed in [`H_CONTENT_SHA256`].
+    pub body_sha256_hex: &'a str,
+    /// Unix milliseconds, as claimed in [`H_TIMESTAMP`].
+    pub timestamp_ms: u64,
+    /// As sent in [`H_NONCE`].
+    pub nonce: &'a str,
+}
+
+/// Whether `signature_hex` is the HMAC of the request, compared in constant time.
+pub fn verify(secret: &[u8], request: Signed<'_>, signature_hex: &str) -> bool {
     let Ok(signature) = hex::decode(signature_hex) else { return false };
-    mac(secret, method, path, body, timestamp_ms, nonce).verify_slice(&signature).is_ok()
+    let Signed { method, path, body_sha256_hex, timestamp_ms, nonce } = request;
+    mac(secret, method, path, body_sha256_hex, timestamp_ms, nonce).verify_slice(&signature).is_ok()
 }
 
 #[cfg(test)]
@@ -60,14 +91,17 @@ mod tests {
     #[test]
     fn signatures_bind_every_part_of_the_request() {
         let s = sign(b"k", "PUT", "/v1/batches/b1", b"body", 5, "n1");
-        assert!(verify(b"k", "PUT", "/v1/batches/b1", b"body", 5, "n1", &s));
-        assert!(!verify(b"other", "PUT", "/v1/batches/b1", b"body", 5, "n1", &s));
-        assert!(!verify(b"k", "GET", "/v1/batches/b1", b"body", 5, "n1", &s));
-        assert!(!verify(b"k", "PUT", "/v1/batches/b2", b"body", 5, "n1", &s));
-        assert!(!verify(b"k", "PUT", "/v1/batches/b1", b"bodY", 5, "n1", &s));
-        assert!(!verify(b"k", "PUT", "/v1/batches/b1", b"body", 6, "n1", &s));
-        assert!(!verify(b"k", "PUT", "/v1/batches/b1", b"body", 5, "n2", &s));
-        assert!(!verify(b"k", "PUT", "/v1/batches/b1", b"body", 5, "n1", "zz"));
+        let hash = body_hash(b"body");
+        let req =
+            Signed { method: "PUT", path: "/v1/batches/b1", body_sha256_hex: &hash, timestamp_ms: 5, nonce: "n1" };
+        assert!(verify(b"k", req, &s));
+        assert!(!verify(b"other", req, &s));
+        assert!(!verify(b"k", Signed { method: "GET", ..req }, &s));
+        assert!(!verify(b"k", Signed { path: "/v1/batches/b2", ..req }, &s));
+        assert!(!verify(b"k", Signed { body_sha256_hex: &body_hash(b"bodY"), ..req }, &s));
+        assert!(!verify(b"k", Signed { timestamp_ms: 6, ..req }, &s));
+        assert!(!verify(b"k", Signed { nonce: "n2", ..req }, &s));
+        assert!(!verify(b"k", req, "zz"));
     }
 
     #[test]

@@ -23,9 +23,13 @@
 //!   whose record checks out, the damaged stretch is dropped and counted
 //!   ([`UploadQueue::corrupt_records_skipped`]), and the file is rewritten without it. The
 //!   head batch keeps its id (the first sequence number is in the header).
-//! * **Deterministic batches.** [`UploadQueue::next_batch`] always returns the same
-//!   shard (same bytes, same batch id) until [`UploadQueue::ack`] removes it, so a
-//!   retried upload carries the same idempotency key. The batch id is
+//! * **Frozen batches.** [`UploadQueue::next_batch`] always returns the same
+//!   shard (same rows, same bytes, same batch id) until [`UploadQueue::ack`] removes it,
+//!   however many entries arrive meanwhile and across restarts, so a retried upload
+//!   carries the same idempotency key and the same content: the head batch's row count
+//!   is written durably beside the queue (`upload-queue.head`: first sequence number,
+//!   rows, crc32) when it is first handed out. (Only a damaged record inside a handed-out
+//!   batch, dropped on open, changes its bytes: the batch is then rebuilt from what is left.) The batch id is
 //!   `<instance>-<first sequence number>`: sequence numbers keep growing across
 //!   acks and restarts (the header carries them), and the random-ish instance id
 //!   separates reinstalls of the app on one device. Labelled entries give the shard
@@ -170,6 +174,8 @@ pub struct UploadQueue {
     entries: Vec<Entry>,
     len_bytes: u64,
     corrupt_skipped: usize,
+    /// Rows of the head batch once it was handed out, until it is acknowledged.
+    frozen_rows: Option<usize>,
 }
 
 /// Encodes one record in the current format (pure).
@@ -276,6 +282,24 @@ fn header(instance: u64, first_seq: u64) -> Vec<u8> {
     [&MAGIC[..], &instance.to_le_bytes(), &first_seq.to_le_bytes()].concat()
 }
 
+/// The head batch's record: first sequence number, rows and their crc32.
+fn frozen_record(first_seq: u64, rows: usize) -> Vec<u8> {
+    let mut bytes = [first_seq.to_le_bytes().as_slice(), &(rows as u64).to_le_bytes()].concat();
+    let crc = crc32fast::hash(&bytes);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+/// The rows of the head batch recorded in `bytes`, if it is the batch starting at
+/// `first_seq` and the queue still holds them.
+fn read_frozen(bytes: &[u8], first_seq: u64, held: usize) -> Option<usize> {
+    let (body, crc) = (bytes.get(..16)?, bytes.get(16..20)?);
+    let seq = u64::from_le_bytes(body[..8].try_into().ok()?);
+    let rows = usize::try_from(u64::from_le_bytes(body[8..].try_into().ok()?)).ok()?;
+    let valid = bytes.len() == 20 && crc32fast::hash(body).to_le_bytes() == crc;
+    (valid && seq == first_seq && (1..=held).contains(&rows)).then_some(rows)
+}
+
 fn new_instance_id(path: &Path) -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seed = format!("{}|{}|{:?}", path.display(), std::process::id(), now);
@@ -316,7 +340,22 @@ impl UploadQueue {
             len_bytes
         };
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        Ok(Self { config, path, file, instance, first_seq, entries, len_bytes, corrupt_skipped: decoded.skipped })
+        let frozen_rows = match fs::read(path.with_extension("head")) {
+            Ok(bytes) => read_frozen(&bytes, first_seq, entries.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self {
+            config,
+            path,
+            file,
+            instance,
+            first_seq,
+            entries,
+            len_bytes,
+            corrupt_skipped: decoded.skipped,
+            frozen_rows,
+        })
     }
 
     /// Damaged records skipped when this queue was opened (their entries are lost; the
@@ -383,12 +422,17 @@ impl UploadQueue {
     }
 
     /// The batch at the head of the queue (up to `batch_rows` entries, and no more
-    /// distinct labels than a shard holds), the same bytes every time until it is
-    /// acknowledged; `None` when empty.
-    pub fn next_batch(&self) -> Result<Option<Batch>, QueueError> {
-        let (rows, vocabulary, labels) = label_rows(&self.entries, self.config.batch_rows);
+    /// distinct labels than a shard holds), frozen the first time it is handed out: the
+    /// same rows and bytes every time until it is acknowledged; `None` when empty.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, QueueError> {
+        let limit = self.frozen_rows.unwrap_or(self.config.batch_rows);
+        let (rows, vocabulary, labels) = label_rows(&self.entries, limit);
         if rows == 0 {
             return Ok(None);
+        }
+        if self.frozen_rows != Some(rows) {
+            replace_file(&self.path.with_extension("head"), &frozen_record(self.first_seq, rows))?;
+            self.frozen_rows = Some(rows);
         }
         let batch_id = format!("{:016x}-{:010}", self.instance, self.first_seq);
         let taken = &self.entries[..rows];
@@ -419,7 +463,12 @@ impl UploadQueue {
         self.first_seq += batch.rows as u64;
         self.entries.drain(..batch.rows);
         self.len_bytes = len_bytes;
-        Ok(())
+        // The record names the old first sequence number: stale even if this removal fails.
+        self.frozen_rows = None;
+        match fs::remove_file(self.path.with_extension("head")) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -503,6 +552,25 @@ mod tests {
     }
 
     #[test]
+    fn a_handed_out_batch_keeps_its_rows_and_bytes_as_entries_arrive_and_across_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        (0..2).for_each(|i| q.push(&row(i), 1000 + i).unwrap());
+        let first = q.next_batch().unwrap().unwrap();
+        assert_eq!(first.rows, 2);
+        // Stored but not acknowledged: new entries arrive before the retry.
+        q.push(&row(2), 5000).unwrap();
+        assert_eq!(q.next_batch().unwrap().unwrap(), first, "same rows, same bytes");
+        drop(q);
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        q.push(&row(3), 6000).unwrap();
+        assert_eq!(q.next_batch().unwrap().unwrap(), first, "frozen across a restart");
+        q.ack(&first).unwrap();
+        let second = q.next_batch().unwrap().unwrap();
+        assert_eq!((second.rows, Shard::decode(&second.shard).unwrap().row(0)), (2, &row(2)[..]));
+    }
+
+    #[test]
     fn a_record_torn_by_a_kill_is_dropped_on_reopen_and_appends_continue() {
         let dir = tempfile::tempdir().unwrap();
         let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
@@ -553,7 +621,7 @@ mod tests {
             let mut bytes = clean.clone();
             bytes[HEADER_LEN as usize + 2 * record + at] ^= 0x10;
             fs::write(&path, &bytes).unwrap();
-            let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+            let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
             let kept: Vec<u64> = q.entries().iter().map(|e| e.created_unix_ms).collect();
             assert_eq!(kept, [0, 1, 3, 4], "byte {at} of the third record damaged");
             assert_eq!(q.corrupt_records_skipped(), 1);
@@ -606,7 +674,7 @@ mod tests {
             bytes.extend_from_slice(&payload);
         }
         fs::write(&path, &bytes).unwrap();
-        let q = UploadQueue::open(dir.path(), config(100)).unwrap();
+        let mut q = UploadQueue::open(dir.path(), config(100)).unwrap();
         assert_eq!(
             q.entries(),
             &[

@@ -2,16 +2,24 @@
 //! exponential backoff and jitter.
 //!
 //! Each request is signed with the device's HMAC secret over method, path,
-//! sha256(body), timestamp and a fresh nonce (the scheme of the ingest service's
-//! `auth` module). A batch is removed from the [`UploadQueue`] only after the server
-//! acknowledged it; a retry sends the same bytes under the same batch id, which
+//! sha256(body), timestamp and a fresh nonce ([`fruits_formats::request_auth`]), the
+//! body's hash also sent as a header so that the server authenticates the request
+//! before reading its body. A batch is removed from the [`UploadQueue`] only after the
+//! server acknowledged it; a retry sends the same bytes under the same batch id, which
 //! the server stores under the same key, so duplicates are stored once.
+//!
+//! The device's clock is corrected from the server's: when the server refuses a
+//! timestamp (`stale_timestamp`), it sends its own time, and the uploader signs with
+//! that offset from then on (one correction per upload). A `Retry-After` (ingest sends
+//! one with 503 when busy or just restarted) replaces the backoff's delay, up to a minute.
 //! Blocking HTTP, like [`crate::sync`]: call from a background thread.
 
 use crate::queue::{Batch, QueueError, UploadQueue};
-use fruits_formats::request_auth::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, sign};
+use fruits_formats::request_auth::{
+    H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, body_hash, sign_hashed,
+};
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Retry schedule: attempt `n` (from 0) waits `min(max, base * 2^n)` scaled by a
@@ -40,6 +48,9 @@ impl Backoff {
         exp.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0))
     }
 }
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The device's identity towards ingest.
 #[derive(Debug, Clone)]
@@ -91,6 +102,33 @@ pub struct Uploader {
     config: UploaderConfig,
     client: reqwest::blocking::Client,
     counter: AtomicU64,
+    /// Server clock minus this device's, ms, learnt from a `stale_timestamp` answer.
+    clock_offset_ms: AtomicI64,
+}
+
+/// One answer of the server to a PUT.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Its body (JSON for refusals).
+    pub body: String,
+    /// `Retry-After`, when sent.
+    pub retry_after: Option<Duration>,
+}
+
+impl Answer {
+    /// The refusal code of a JSON error body.
+    fn code(&self) -> Option<String> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        v.get("error")?.as_str().map(str::to_owned)
+    }
+
+    /// The server's clock, sent with every refusal.
+    fn server_time_ms(&self) -> Option<u64> {
+        let v: serde_json::Value = serde_json::from_str(&self.body).ok()?;
+        v.get("server_time_ms")?.as_u64()
+    }
 }
 
 fn now_ms() -> u64 {
@@ -105,7 +143,7 @@ impl Uploader {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|e| UploadError::Client(e.to_string()))?;
-        Ok(Self { config, client, counter: AtomicU64::new(0) })
+        Ok(Self { config, client, counter: AtomicU64::new(0), clock_offset_ms: AtomicI64::new(0) })
     }
 
     fn nonce(&self) -> String {
@@ -121,42 +159,69 @@ impl Uploader {
         u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as f64 / (u32::MAX as f64 + 1.0)
     }
 
-    /// One signed PUT of `shard` as `batch_id`: the status and body, or a network error.
-    pub fn put_batch(&self, batch_id: &str, shard: &[u8]) -> Result<(u16, String), String> {
+    /// This device's clock corrected by the offset learnt from the server, Unix ms.
+    fn timestamp_ms(&self) -> u64 {
+        now_ms().saturating_add_signed(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// One signed PUT of `shard` as `batch_id`: the server's answer, or a network error.
+    pub fn put_batch(&self, batch_id: &str, shard: &[u8]) -> Result<Answer, String> {
         let path = fruits_formats::layout::batch_path(batch_id);
-        let (ts, nonce) = (now_ms(), self.nonce());
+        let (ts, nonce, hash) = (self.timestamp_ms(), self.nonce(), body_hash(shard));
         let response = self
             .client
             .put(format!("{}{path}", self.config.server_url.trim_end_matches('/')))
             .header(H_DEVICE, &self.config.device_id)
             .header(H_TIMESTAMP, ts.to_string())
             .header(H_NONCE, &nonce)
-            .header(H_SIGNATURE, sign(&self.config.secret, "PUT", &path, shard, ts, &nonce))
+            .header(H_SIGNATURE, sign_hashed(&self.config.secret, "PUT", &path, &hash, ts, &nonce))
+            .header(H_CONTENT_SHA256, hash)
             .body(shard.to_vec())
             .send()
             .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        Ok((status, response.text().unwrap_or_default()))
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Ok(Answer { status, body: response.text().unwrap_or_default(), retry_after })
     }
 
-    /// Uploads one batch until the server stored it: network errors, 5xx and 429
-    /// are retried with backoff; other 4xx stop at once with the server's code.
+    /// Uploads one batch until the server stored it: network errors, 5xx, 408 and 429
+    /// are retried with backoff (or after `Retry-After`); a refused timestamp once,
+    /// at once, with the clock corrected from the server's; other 4xx stop at once with
+    /// the server's code.
     pub fn upload(&self, batch: &Batch) -> Result<(), UploadError> {
-        let mut attempt = 0;
+        let (mut attempt, mut corrected) = (0, false);
         loop {
-            let last = match self.put_batch(&batch.batch_id, &batch.shard) {
-                Ok((status, _)) if (200..300).contains(&status) => return Ok(()),
-                Ok((status, body)) if (400..500).contains(&status) && status != 429 => {
-                    return Err(UploadError::Refused { batch_id: batch.batch_id.clone(), status, body });
+            let (last, wait) = match self.put_batch(&batch.batch_id, &batch.shard) {
+                Ok(a) if (200..300).contains(&a.status) => return Ok(()),
+                Ok(a) if a.status == 401 && !corrected && a.code().as_deref() == Some("stale_timestamp") => {
+                    if let Some(server) = a.server_time_ms() {
+                        let offset = i64::try_from(i128::from(server) - i128::from(now_ms())).unwrap_or(0);
+                        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+                        tracing::info!(offset_ms = offset, "uploader: clock corrected from the server's");
+                    }
+                    corrected = true;
+                    continue;
                 }
-                Ok((status, body)) => format!("HTTP {status}: {body}"),
-                Err(e) => e,
+                Ok(a) if (400..500).contains(&a.status) && a.status != 429 && a.status != 408 => {
+                    return Err(UploadError::Refused {
+                        batch_id: batch.batch_id.clone(),
+                        status: a.status,
+                        body: a.body,
+                    });
+                }
+                Ok(a) => (format!("HTTP {}: {}", a.status, a.body), a.retry_after),
+                Err(e) => (e, None),
             };
             attempt += 1;
             if attempt >= self.config.backoff.attempts {
                 return Err(UploadError::GaveUp { batch_id: batch.batch_id.clone(), attempts: attempt, last });
             }
-            std::thread::sleep(self.config.backoff.delay(attempt - 1, self.jitter()));
+            let backoff = self.config.backoff.delay(attempt - 1, self.jitter());
+            std::thread::sleep(wait.map_or(backoff, |w| w.min(MAX_RETRY_AFTER)));
         }
     }
 

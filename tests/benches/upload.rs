@@ -14,6 +14,7 @@
 
 use fruits_aggregator::ingest::{Ingest, check::Policy};
 use fruits_aggregator::storage::Storage;
+use fruits_core::queue::Batch;
 use fruits_core::uploader::{Backoff, Uploader, UploaderConfig};
 use fruits_core::{Embedder, EmbedderOptions};
 use fruits_e2e::{garage, repo_root, start_ingest};
@@ -130,13 +131,11 @@ fn ingest_throughput() -> serde_json::Value {
     let secrets: HashMap<String, Vec<u8>> =
         (0..DEVICES).map(|d| (format!("dev-{d}"), format!("s-{d}").into_bytes())).collect();
     let policy = Policy {
-        model_id: model,
-        dim: DIM,
         max_body: 4 << 20,
         max_rows: ROWS_PER_SHARD,
-        window_ms: 300_000,
         rate_per_second: 1e6,
         rate_burst: 1e6,
+        ..Policy::new(model, DIM)
     };
     let url = start_ingest(Ingest::new(s3.clone(), secrets.clone(), policy));
     let values: Vec<f32> = (0..ROWS_PER_SHARD * DIM).map(|i| (i % 97) as f32 / 97.0).collect();
@@ -164,8 +163,8 @@ fn ingest_throughput() -> serde_json::Value {
         let direct =
             parallel(|d, b| s3.put(&format!("direct/{round}/dev-{d}/b{b}.shard"), &shards[d][b]).expect("put"));
         let through_ingest = parallel(|d, b| {
-            let (status, body) = uploaders[d].put_batch(&format!("b{b}"), &shards[d][b]).expect("request");
-            assert_eq!(status, 201, "{body}");
+            let batch = Batch { batch_id: format!("b{b}"), rows: ROWS_PER_SHARD as usize, shard: shards[d][b].clone() };
+            uploaders[d].upload(&batch).expect("stored");
         });
         runs.push((direct, through_ingest));
     }

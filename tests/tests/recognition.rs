@@ -118,7 +118,9 @@ fn fixture() -> &'static Fixture {
         let store = LocalDir::new(tmp.path().join("store"));
         for (batch, start) in (0..train.rows.len()).step_by(64).enumerate() {
             let shard = labelled_shard(model, &train, batch, start..(start + 64).min(train.rows.len()));
-            store.put(&format!("incoming/2026-11-24/test-phone/b{batch:04}.shard"), &shard.encode()).unwrap();
+            store
+                .put(&fruits_formats::layout::incoming_key("test-phone", &format!("b{batch:04}")), &shard.encode())
+                .unwrap();
         }
         let first = aggregate(&store, model, 256, "first");
         let k95 = first.components_for.iter().find(|t| t.share == 0.95).unwrap().components;

@@ -30,13 +30,11 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     let secrets: HashMap<String, Vec<u8>> =
         (0..DEVICES).map(|i| (format!("dev-{i}"), format!("secret-{i}").into_bytes())).collect();
     let policy = Policy {
-        model_id: model,
-        dim: DIM,
         max_body: 1 << 20,
         max_rows: 1000,
-        window_ms: 300_000,
         rate_per_second: 100.0,
         rate_burst: 100.0,
+        ..Policy::new(model, DIM)
     };
     let ingest = Ingest::new(s3.clone(), secrets.clone(), policy);
     let url = start_ingest(ingest.clone());
@@ -84,11 +82,10 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
         (DEVICES * ROWS_PER_DEVICE) as f64 / elapsed
     );
     // A retry of an acknowledged batch (same batch id, same bytes) is stored once.
-    let (status, _) = uploaders[0].put_batch(&first_batch.batch_id, &first_batch.shard).unwrap();
-    assert_eq!(status, 201);
+    uploaders[0].upload(&first_batch).unwrap();
     let keys = s3.list("incoming/").unwrap();
     assert_eq!(keys.len(), batches, "one object per batch: {keys:?}");
-    assert!(keys.iter().all(|k| k.starts_with("incoming/2026-01-01/dev-")));
+    assert!(keys.iter().all(|k| k.starts_with("incoming/dev-")));
 
     // Cloud: aggregate on S3 and publish a signed projection.
     let signing = fruits_aggregator::signing::keygen(&device_root.path().join("publisher.key")).unwrap();
@@ -139,7 +136,7 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     assert_eq!(uploaders[0].flush(&mut codes_queue).unwrap(), 2);
     let code_keys = s3.list("codes/").unwrap();
     assert_eq!(code_keys.len(), 2);
-    assert!(code_keys.iter().all(|k| k.starts_with("codes/v1/2026-01-01/dev-0/")), "{code_keys:?}");
+    assert!(code_keys.iter().all(|k| k.starts_with("codes/v1/dev-0/")), "{code_keys:?}");
     assert_eq!(s3.list("incoming/").unwrap().len(), batches, "codes never mix with embeddings");
     let embedding_batch_bytes = s3.get(&keys[0]).unwrap().len();
     assert!(code_batch_bytes * 4 < embedding_batch_bytes, "{code_batch_bytes} vs {embedding_batch_bytes} bytes");

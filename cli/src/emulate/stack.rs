@@ -33,15 +33,8 @@ impl LocalStack {
     pub fn start(dir: &Path, devices: HashMap<String, Vec<u8>>, model_id: ModelId, dim: u32) -> Result<Self> {
         let store = Arc::new(LocalDir::new(dir.join("store")));
         let signing_key = fruits_aggregator::signing::keygen(&dir.join("publisher.key"))?;
-        let policy = Policy {
-            model_id,
-            dim,
-            max_body: 8 << 20,
-            max_rows: fruits_formats::shard::MAX_ROWS,
-            window_ms: 300_000,
-            rate_per_second: 1000.0,
-            rate_burst: 1000.0,
-        };
+        let policy =
+            Policy { max_body: 8 << 20, rate_per_second: 1000.0, rate_burst: 1000.0, ..Policy::new(model_id, dim) };
         let ingest = Ingest::new(store.clone(), devices, policy);
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

@@ -6,7 +6,9 @@
 //! the nonces seen within the replay window ([`NonceCache`]) and a per-device
 //! token bucket ([`RateLimiter`]).
 
-pub use fruits_formats::request_auth::{H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, sign, verify};
+pub use fruits_formats::request_auth::{
+    H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, Signed, body_hash, sign, sign_hashed, verify,
+};
 use std::collections::{HashMap, VecDeque};
 
 /// Nonces seen within the replay window, per device, bounded in memory.

@@ -10,13 +10,24 @@ pub enum IngestError {
     /// Authentication headers are missing.
     #[error("request is not signed")]
     Unsigned,
+    /// Signed without the body's hash in a header: a client older than this server.
+    #[error("the body's sha256 must be sent and signed in x-fruits-content-sha256 (update the SDK)")]
+    BodyHashRequired,
     /// The HMAC does not match, or the device is not registered: both get this one answer,
     /// so that a client cannot tell registered devices from others.
     #[error("bad signature")]
     BadSignature,
-    /// The timestamp is outside the replay window.
+    /// The timestamp is outside the replay window (the answer carries the server's clock,
+    /// so that a device can correct its own).
     #[error("timestamp outside the replay window")]
     StaleTimestamp,
+    /// Signed before this server process started, when nonces it had seen may be lost: a
+    /// replay, or a request to sign anew after `retry_after_ms`.
+    #[error("signed before the server started: sign the request again")]
+    SignedBeforeStart {
+        /// When a fresh signature will be accepted.
+        retry_after_ms: u64,
+    },
     /// The nonce was already used.
     #[error("request replayed")]
     Replayed,
@@ -38,6 +49,12 @@ pub enum IngestError {
     /// Too many requests from this device.
     #[error("rate limited")]
     RateLimited,
+    /// The body did not arrive within the body timeout.
+    #[error("body not received in time")]
+    SlowBody,
+    /// Too many connections or bytes in flight: retry later.
+    #[error("server busy")]
+    Busy,
 }
 
 impl IngestError {
@@ -45,8 +62,10 @@ impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unsigned => "unsigned",
+            Self::BodyHashRequired => "body_hash_required",
             Self::BadSignature => "bad_signature",
             Self::StaleTimestamp => "stale_timestamp",
+            Self::SignedBeforeStart { .. } => "signed_before_start",
             Self::Replayed => "replayed",
             Self::Oversized(_) => "oversized",
             Self::Malformed(_) => "malformed",
@@ -54,6 +73,8 @@ impl IngestError {
             Self::WrongModel(_) => "wrong_model",
             Self::OutsidePrefix(_) => "outside_prefix",
             Self::RateLimited => "rate_limited",
+            Self::SlowBody => "slow_body",
+            Self::Busy => "busy",
         }
     }
 
@@ -61,11 +82,23 @@ impl IngestError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Unsigned | Self::BadSignature | Self::StaleTimestamp => 401,
+            Self::BodyHashRequired => 400,
+            Self::SlowBody => 408,
+            Self::SignedBeforeStart { .. } | Self::Busy => 503,
             Self::Replayed => 409,
             Self::Oversized(_) => 413,
             Self::Malformed(_) | Self::NonFinite | Self::WrongModel(_) => 422,
             Self::OutsidePrefix(_) => 403,
             Self::RateLimited => 429,
+        }
+    }
+
+    /// Seconds a client should wait before retrying, for answers that say "later".
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            Self::SignedBeforeStart { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            Self::Busy => Some(1),
+            _ => None,
         }
     }
 }
@@ -81,12 +114,47 @@ pub struct Policy {
     pub max_body: usize,
     /// Most rows per shard.
     pub max_rows: u32,
-    /// Accepted clock skew either way, ms.
+    /// Accepted age of a request's timestamp, ms (a device's clock may lag this much).
     pub window_ms: u64,
+    /// Accepted lead of a request's timestamp, ms: small, since a device whose clock is
+    /// ahead corrects it from the server's answer, and since after a restart requests
+    /// signed before start + this lead are refused ([`IngestError::SignedBeforeStart`]).
+    pub future_ms: u64,
     /// Sustained requests per second per device.
     pub rate_per_second: f64,
     /// Burst of requests per device.
     pub rate_burst: f64,
+    /// Time allowed for a request's headers, and for an idle connection between requests.
+    pub header_timeout: std::time::Duration,
+    /// Time allowed for a request's whole body once its headers are authenticated.
+    pub body_timeout: std::time::Duration,
+    /// Most connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Most body bytes held by all requests at once (each reserves its declared length,
+    /// or [`max_body`](Self::max_body) when chunked); more are answered 503.
+    pub max_in_flight_bytes: usize,
+}
+
+impl Policy {
+    /// The defaults of a deployment for `model_id` shards of `dim`: 4 MiB bodies, a
+    /// 5-minute window with a 1 s lead, 1 upload/s per device with bursts of 30,
+    /// 10 s for headers, 30 s for a body, 512 connections and 64 MiB in flight.
+    pub fn new(model_id: ModelId, dim: u32) -> Self {
+        Self {
+            model_id,
+            dim,
+            max_body: 4 << 20,
+            max_rows: fruits_formats::shard::MAX_ROWS,
+            window_ms: 300_000,
+            future_ms: 1_000,
+            rate_per_second: 1.0,
+            rate_burst: 30.0,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            max_connections: 512,
+            max_in_flight_bytes: 64 << 20,
+        }
+    }
 }
 
 /// The authentication headers of one request, as received.
@@ -98,46 +166,58 @@ pub struct AuthHeaders {
     pub timestamp: Option<String>,
     /// `x-fruits-nonce`.
     pub nonce: Option<String>,
+    /// `x-fruits-content-sha256`.
+    pub content_sha256: Option<String>,
     /// `x-fruits-signature`.
     pub signature: Option<String>,
 }
 
-/// The signed parts of one request: what the signature covers besides its headers.
+/// When a request's timestamp is acceptable, by the server's clock.
 #[derive(Debug, Clone, Copy)]
-pub struct SignedRequest<'a> {
-    /// The HTTP method, `PUT`.
-    pub method: &'a str,
-    /// The request path, including the device and batch segments.
-    pub path: &'a str,
-    /// The body as received.
-    pub body: &'a [u8],
+pub struct Window {
+    /// The server's clock, Unix ms.
+    pub now_ms: u64,
+    /// Oldest accepted timestamp's age ([`Policy::window_ms`]).
+    pub past_ms: u64,
+    /// Largest accepted lead ([`Policy::future_ms`]).
+    pub future_ms: u64,
+    /// Timestamps before this are refused as [`IngestError::SignedBeforeStart`]: the
+    /// process's start plus [`Policy::future_ms`], so that nothing signed before a
+    /// restart (whose nonces the new process never saw) is accepted after it.
+    pub horizon_ms: u64,
 }
 
-/// Checks the signature, window and replay of a request; the authenticated device.
+/// Checks the signature, window and replay of a request from its headers alone (the body
+/// is checked against the signed hash as it streams in); the authenticated device.
 pub fn authenticate(
     devices: &HashMap<String, Vec<u8>>,
     nonces: &mut auth::NonceCache,
     h: &AuthHeaders,
-    req: SignedRequest<'_>,
-    now_ms: u64,
-    window_ms: u64,
+    method: &str,
+    path: &str,
+    window: Window,
 ) -> Result<String, IngestError> {
-    let SignedRequest { method, path, body } = req;
     let (Some(device), Some(ts), Some(nonce), Some(sig)) = (&h.device, &h.timestamp, &h.nonce, &h.signature) else {
         return Err(IngestError::Unsigned);
     };
-    let ts: u64 = ts.parse().map_err(|_| IngestError::BadSignature)?;
+    let Some(body_sha256_hex) = &h.content_sha256 else { return Err(IngestError::BodyHashRequired) };
+    let timestamp_ms: u64 = ts.parse().map_err(|_| IngestError::BadSignature)?;
     // An unknown device is checked against a secret no device has, so that its answer (and
     // the work behind it) is the one of a bad signature.
     let known = devices.get(device);
     let secret = known.map_or(&[][..], Vec::as_slice);
-    if !auth::verify(secret, method, path, body, ts, nonce, sig) || known.is_none() {
+    let signed = auth::Signed { method, path, body_sha256_hex, timestamp_ms, nonce };
+    if !auth::verify(secret, signed, sig) || known.is_none() {
         return Err(IngestError::BadSignature);
     }
-    if ts.abs_diff(now_ms) > window_ms {
+    let Window { now_ms, past_ms, future_ms, horizon_ms } = window;
+    if timestamp_ms < now_ms.saturating_sub(past_ms) || timestamp_ms > now_ms.saturating_add(future_ms) {
         return Err(IngestError::StaleTimestamp);
     }
-    if nonce.is_empty() || nonce.len() > 128 || !nonces.check_and_insert(device, nonce, now_ms, window_ms) {
+    if timestamp_ms < horizon_ms {
+        return Err(IngestError::SignedBeforeStart { retry_after_ms: horizon_ms - now_ms.min(horizon_ms) });
+    }
+    if nonce.is_empty() || nonce.len() > 128 || !nonces.check_and_insert(device, nonce, now_ms, past_ms + future_ms) {
         return Err(IngestError::Replayed);
     }
     Ok(device.clone())
@@ -162,11 +242,10 @@ pub fn projection_version(body: &[u8]) -> Option<u32> {
 
 /// Validates an authenticated device's batch and returns its storage key.
 ///
-/// Full embeddings go to `incoming/<yyyy-mm-dd>/<device>/<batch>.shard`, which the
-/// aggregator's PCA reads; projected codes to
-/// `codes/v<projection>/<yyyy-mm-dd>/<device>/<batch>.shard`, which it does not.
-/// The date is the shard's own creation date, so a retry on another day maps to the
-/// same key. `projection_k` is the width of the published projection the shard's
+/// Full embeddings go to [`layout::incoming_key`], which the aggregator's PCA reads;
+/// projected codes to [`layout::codes_key`], which it does not. The key is the device
+/// and batch id alone, never the device's clock, so a retry on another day, or after the
+/// device's clock moved, maps to the same key. `projection_k` is the width of the published projection the shard's
 /// codes claim to come from (`None` when that version was never published for this
 /// model): codes of any other width are refused.
 pub fn check_batch(
@@ -202,9 +281,8 @@ pub fn check_batch(
     if h.rows == 0 || h.rows > policy.max_rows {
         return Err(IngestError::Oversized(h.rows as usize));
     }
-    let date = &crate::clock::iso8601(h.created_unix_ms)[..10];
     Ok(match codes_of {
-        None => layout::incoming_key(date, device, batch_id),
-        Some(version) => layout::codes_key(version, date, device, batch_id),
+        None => layout::incoming_key(device, batch_id),
+        Some(version) => layout::codes_key(version, device, batch_id),
     })
 }

@@ -3,8 +3,8 @@
 //!
 //! * `PUT /v1/batches/<batch id>`: one shard, signed per device ([`auth`]).
 //!   Checked ([`check`]) before anything is stored, then written to
-//!   `incoming/<yyyy-mm-dd>/<device>/<batch id>.shard` (full embeddings) or
-//!   `codes/v<projection>/<yyyy-mm-dd>/<device>/<batch id>.shard` (codes projected
+//!   `incoming/<device>/<batch id>.shard` (full embeddings) or
+//!   `codes/v<projection>/<device>/<batch id>.shard` (codes projected
 //!   with a published projection, whose width is checked). The key derives from the
 //!   device and its batch id only, so a retry rewrites the same object with the
 //!   same bytes: exactly-once storage without conditional writes (which Garage
@@ -19,6 +19,20 @@
 //! presigned URL cannot do - bad data would land in `incoming/` and only be
 //! quarantined later by the aggregator.
 //!
+//! Unauthenticated load costs little ([`serve`]): a request is authenticated from its
+//! headers before its body is read (the body's hash is signed and sent in a header, and
+//! the streamed body must match it), the size limit is enforced while streaming, headers,
+//! idle connections and bodies have timeouts, and connections and body bytes in flight
+//! are capped (503 with `Retry-After` beyond). Freed body buffers are handed back to the
+//! operating system within a second ([`trim_freed_memory`]).
+//!
+//! Replays: nonces are remembered for the window in memory, and a restarted process
+//! refuses every timestamp before its start (plus [`Policy::future_ms`]), so nothing
+//! signed before a restart is accepted after it. Two processes over one bucket do not
+//! share nonces: a request captured on its way to one can be replayed to the other
+//! within the window, and then rewrites the same object with the same bytes (the key is
+//! the device and batch id, the body is the signed one), so nothing is stored twice.
+//!
 //! Storage calls are synchronous ([`Storage`]); handlers run them on tokio's
 //! blocking pool.
 
@@ -27,7 +41,7 @@ pub mod check;
 
 use crate::storage::Storage;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,8 +52,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 /// One registered device in `devices.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +95,14 @@ pub struct Stats {
     pub stored: AtomicU64,
     /// Requests refused.
     pub refused: AtomicU64,
+    /// Connections answered 503 at the connection cap.
+    pub connections_refused: AtomicU64,
+}
+
+/// Locks `m`, recovering the data if another request panicked while holding it: every
+/// guarded value here (nonces, buckets, widths) stays consistent between statements.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Everything the handlers share.
@@ -91,6 +114,12 @@ pub struct Ingest {
     rate: Mutex<auth::RateLimiter>,
     /// Width `k` of each published projection of this model, read once per version.
     projection_widths: Mutex<HashMap<u32, u32>>,
+    /// Timestamps before this are refused: start + `future_ms` ([`check::Window`]).
+    horizon_ms: u64,
+    /// Body bytes reserved by requests being received or stored.
+    in_flight_bytes: AtomicUsize,
+    /// Set when a large body was freed, cleared by [`trim_freed_memory`].
+    freed: AtomicBool,
     /// Counters.
     pub stats: Stats,
 }
@@ -98,6 +127,7 @@ pub struct Ingest {
 impl Ingest {
     /// A service writing to `storage` for the given devices and policy.
     pub fn new(storage: Arc<dyn Storage + Send>, devices: HashMap<String, Vec<u8>>, policy: Policy) -> Arc<Self> {
+        let horizon_ms = crate::clock::now_unix_ms() + policy.future_ms;
         Arc::new(Self {
             storage,
             devices,
@@ -105,8 +135,25 @@ impl Ingest {
             nonces: Mutex::default(),
             rate: Mutex::default(),
             projection_widths: Mutex::default(),
+            horizon_ms,
+            in_flight_bytes: AtomicUsize::new(0),
+            freed: AtomicBool::new(false),
             stats: Stats::default(),
         })
+    }
+
+    /// Body bytes reserved by requests in progress.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.in_flight_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Reserves `bytes` of the in-flight budget, released when the guard drops.
+    fn reserve(&self, bytes: usize) -> Option<Reservation<'_>> {
+        let cap = self.policy.max_in_flight_bytes;
+        self.in_flight_bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| held.checked_add(bytes).filter(|&n| n <= cap))
+            .ok()
+            .map(|_| Reservation { ingest: self, bytes })
     }
 
     /// The HTTP routes.
@@ -115,17 +162,48 @@ impl Ingest {
             .route(layout::BATCH_ROUTE, put(upload))
             .route("/models/latest.json", get(|s, h| model_file(s, Path("latest.json".to_owned()), h)))
             .route(layout::MODEL_FILE_ROUTE, get(model_file))
-            .layer(DefaultBodyLimit::max(self.policy.max_body * 2))
+            .layer(DefaultBodyLimit::max(self.policy.max_body))
             .with_state(self.clone())
     }
 
     fn refuse(&self, e: IngestError) -> Response {
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
         tracing::info!(code = e.code(), "upload refused: {e}");
-        let body = serde_json::json!({ "error": e.code(), "detail": e.to_string() }).to_string();
-        (StatusCode::from_u16(e.status()).expect("valid status"), [(header::CONTENT_TYPE, "application/json")], body)
-            .into_response()
+        refusal(&e)
     }
+}
+
+/// A share of the in-flight byte budget.
+struct Reservation<'a> {
+    ingest: &'a Ingest,
+    bytes: usize,
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.ingest.in_flight_bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+        if self.bytes >= 1 << 20 {
+            self.ingest.freed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The JSON answer to a refused request: its code, detail and the server's clock (from
+/// which a device whose timestamp was refused corrects its own), with `Retry-After` when
+/// the answer means "later".
+fn refusal(e: &IngestError) -> Response {
+    let body = serde_json::json!({
+        "error": e.code(),
+        "detail": e.to_string(),
+        "server_time_ms": crate::clock::now_unix_ms(),
+    })
+    .to_string();
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+    if let Some(seconds) = e.retry_after_s() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -136,42 +214,53 @@ async fn upload(
     State(s): State<Arc<Ingest>>,
     Path(batch_id): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let h = AuthHeaders {
         device: header_str(&headers, auth::H_DEVICE),
         timestamp: header_str(&headers, auth::H_TIMESTAMP),
         nonce: header_str(&headers, auth::H_NONCE),
+        content_sha256: header_str(&headers, auth::H_CONTENT_SHA256),
         signature: header_str(&headers, auth::H_SIGNATURE),
     };
-    let path = layout::batch_path(&batch_id);
-    let now = crate::clock::now_unix_ms();
-    let authenticated = (|| {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    // Everything before the body: headers, signature, window, nonce, rate, budget.
+    let admitted = (|| {
         if h.device.is_none() || h.signature.is_none() {
             return Err(IngestError::Unsigned);
         }
-        if body.len() > s.policy.max_body {
-            return Err(IngestError::Oversized(body.len()));
+        if let Some(n) = declared.filter(|&n| n > s.policy.max_body as u64) {
+            return Err(IngestError::Oversized(usize::try_from(n).unwrap_or(usize::MAX)));
         }
-        let mut nonces = s.nonces.lock().expect("nonce lock");
-        let device = check::authenticate(
-            &s.devices,
-            &mut nonces,
-            &h,
-            check::SignedRequest { method: "PUT", path: &path, body: &body },
-            now,
-            s.policy.window_ms,
-        )?;
-        drop(nonces);
-        if !s.rate.lock().expect("rate lock").allow(&device, now, s.policy.rate_per_second, s.policy.rate_burst) {
+        let window = check::Window {
+            now_ms: crate::clock::now_unix_ms(),
+            past_ms: s.policy.window_ms,
+            future_ms: s.policy.future_ms,
+            horizon_ms: s.horizon_ms,
+        };
+        let path = layout::batch_path(&batch_id);
+        let device = check::authenticate(&s.devices, &mut lock(&s.nonces), &h, "PUT", &path, window)?;
+        if !lock(&s.rate).allow(&device, window.now_ms, s.policy.rate_per_second, s.policy.rate_burst) {
             return Err(IngestError::RateLimited);
         }
-        Ok(device)
+        let reserve = declared.map_or(s.policy.max_body, |n| n as usize);
+        let reservation = s.reserve(reserve).ok_or(IngestError::Busy)?;
+        Ok((device, reservation))
     })();
-    let device = match authenticated {
-        Ok(device) => device,
+    let (device, _reservation) = match admitted {
+        Ok(admitted) => admitted,
         Err(e) => return s.refuse(e),
     };
+    let capacity = declared.map_or(64 << 10, |n| n as usize);
+    let body = match tokio::time::timeout(s.policy.body_timeout, read_body(body, s.policy.max_body, capacity)).await {
+        Err(_) => return s.refuse(IngestError::SlowBody),
+        Ok(Err(e)) => return s.refuse(e),
+        Ok(Ok(body)) => body,
+    };
+    // The body must be the one signed (its hash is in the signature).
+    if h.content_sha256.as_deref() != Some(auth::body_hash(&body).as_str()) {
+        return s.refuse(IngestError::BadSignature);
+    }
     let projection_k = match check::projection_version(&body) {
         Some(version) => s.projection_width(version).await,
         None => None,
@@ -201,11 +290,28 @@ async fn upload(
     }
 }
 
+/// Reads a body of at most `max` bytes, refusing it as soon as it grows past.
+async fn read_body(body: Body, max: usize, capacity: usize) -> Result<Vec<u8>, IngestError> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut bytes = Vec::with_capacity(capacity.min(max));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| IngestError::Malformed(format!("body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > max {
+                return Err(IngestError::Oversized(bytes.len() + data.len()));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
 impl Ingest {
     /// The width of published projection `version` of this deployment's model,
     /// `None` if it does not exist (or cannot be read now).
     async fn projection_width(&self, version: u32) -> Option<u32> {
-        if let Some(k) = self.projection_widths.lock().expect("widths lock").get(&version) {
+        if let Some(k) = lock(&self.projection_widths).get(&version) {
             return Some(*k);
         }
         let storage = self.storage.clone();
@@ -213,7 +319,7 @@ impl Ingest {
         let bytes = tokio::task::spawn_blocking(move || storage.get(&key)).await.ok()?.ok()?;
         let artifact = fruits_formats::ProjectionArtifact::decode(&bytes).ok()?;
         (artifact.model_id == self.policy.model_id && artifact.version == version).then(|| {
-            self.projection_widths.lock().expect("widths lock").insert(version, artifact.k);
+            lock(&self.projection_widths).insert(version, artifact.k);
             artifact.k
         })
     }
@@ -231,7 +337,7 @@ async fn model_file(State(s): State<Arc<Ingest>>, Path(file): Path<String>, head
         _ => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
     };
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
-    let etag_value = HeaderValue::from_str(&etag).expect("hex is a valid header");
+    let Ok(etag_value) = HeaderValue::from_str(&etag) else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response();
     }
@@ -244,7 +350,81 @@ async fn model_file(State(s): State<Arc<Ingest>>, Path(file): Path<String>, head
         .into_response()
 }
 
-/// Serves until the listener fails.
+/// Serves until the listener fails: one task per connection, HTTP/1.1 with keep-alive,
+/// under [`Policy::max_connections`] (beyond it a connection gets a 503 with
+/// `Retry-After` and is closed), [`Policy::header_timeout`] for each request's headers
+/// and for an idle connection, and a read buffer of 64 KiB per connection. Freed body
+/// memory is returned to the operating system about once a second.
 pub async fn serve(listener: tokio::net::TcpListener, ingest: Arc<Ingest>) -> std::io::Result<()> {
-    axum::serve(listener, ingest.router()).await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let router = ingest.router();
+    let slots = Arc::new(tokio::sync::Semaphore::new(ingest.policy.max_connections));
+    let trimmer = tokio::spawn(trim_freed_memory(ingest.clone()));
+    let result = loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of file descriptors and friends: wait for connections to close.
+            Err(e) if is_transient_accept_error(&e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => break Err(e),
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            ingest.stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(refuse_connection(stream));
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let header_timeout = ingest.policy.header_timeout;
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(64 << 10)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("connection closed: {e}");
+            }
+            drop(slot);
+        });
+    };
+    trimmer.abort();
+    result
+}
+
+fn is_transient_accept_error(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) || e.raw_os_error() == Some(libc::EMFILE)
+}
+
+/// Answers a connection over the cap with a 503 and closes it, giving it one second.
+async fn refuse_connection(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let e = IngestError::Busy;
+    let body = serde_json::json!({ "error": e.code(), "detail": e.to_string() }).to_string();
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+}
+
+/// Returns freed heap memory to the operating system once a second after a large body
+/// was freed: glibc keeps freed memory in its arenas otherwise, so a burst of uploads
+/// would leave the server's RSS at its peak.
+pub async fn trim_freed_memory(ingest: Arc<Ingest>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if ingest.freed.swap(false, Ordering::Relaxed) {
+            #[cfg(all(target_os = "linux", target_env = "gnu"))]
+            // SAFETY: malloc_trim only releases free pages of the allocator's own arenas.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        }
+    }
 }
