@@ -231,6 +231,41 @@ pub(crate) mod tests {
         assert!(nan.encode().is_err());
     }
 
+    proptest::proptest! {
+        // `FRUITS_FUZZ_CASES` raises the count for a longer run (BENCHMARKS.md).
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: crate::fuzz_cases(512),
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        #[test]
+        fn arbitrary_bytes_and_frames_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = ProjectionArtifact::decode(&body);
+            let _ = ProjectionArtifact::decode(&crate::codec::seal_frame(&ARTIFACT_FRAME, &body));
+        }
+
+        #[test]
+        fn mutated_artifacts_never_panic_and_resealed_ones_stay_checked(
+            flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..8),
+            cut in proptest::option::of(proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let bytes = with_head().encode().unwrap();
+            let mut body = crate::codec::open_frame(&ARTIFACT_FRAME, &bytes).unwrap().to_vec();
+            for (at, v) in flips {
+                let i = at.index(body.len());
+                body[i] = v;
+            }
+            if let Some(cut) = cut {
+                body.truncate(cut.index(body.len() + 1));
+            }
+            // Resealed, so that the checksum passes and the decoder's own checks are reached.
+            if let Ok(a) = ProjectionArtifact::decode(&crate::codec::seal_frame(&ARTIFACT_FRAME, &body)) {
+                proptest::prop_assert!(a.encode().is_ok(), "a decoded artifact is a valid one");
+            }
+        }
+    }
+
     #[test]
     fn version_1_artifacts_are_refused_with_a_typed_error() {
         let mut bytes = axes().encode().unwrap();

@@ -34,3 +34,9 @@ pub use head::{HeadError, Prediction, RecognitionHead};
 pub use model_id::ModelId;
 pub use shard::{Encoding, Shard, ShardHeader, ShardView};
 pub use signed::{ProjectionManifest, VerifyError, sign_artifact, verify_published};
+
+/// Cases per fuzz property: `default`, or `FRUITS_FUZZ_CASES` for a longer run.
+#[cfg(test)]
+pub(crate) fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("FRUITS_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

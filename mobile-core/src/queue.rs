@@ -509,6 +509,11 @@ fn label_rows(entries: &[Entry], batch_rows: usize) -> (usize, Vec<String>, Opti
 mod tests {
     use super::*;
 
+    /// Cases per fuzz property: `default`, or `FRUITS_FUZZ_CASES` for a longer run.
+    fn fuzz_cases(default: u32) -> u32 {
+        std::env::var("FRUITS_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    }
+
     fn config(max_entries: usize) -> QueueConfig {
         QueueConfig {
             device_id: "dev-1".into(),
@@ -633,7 +638,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, failure_persistence: None, ..Default::default() })]
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: fuzz_cases(256), failure_persistence: None, ..Default::default() })]
 
         /// Any one damaged byte costs exactly the record it is in; arbitrary bytes decode
         /// to whatever checks out, without a panic.

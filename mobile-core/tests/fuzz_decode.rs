@@ -31,7 +31,8 @@ fn seeds() -> Vec<Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+    // `FRUITS_FUZZ_CASES` raises the count for a longer run (BENCHMARKS.md).
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(300), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
@@ -65,6 +66,32 @@ proptest! {
         }
         let _ = preprocessor().preprocess(&bytes);
     }
+
+    #[test]
+    fn the_header_reader_never_panics_and_counts_one_to_eight_bytes_per_pixel(
+        which in 0usize..6,
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..24),
+        cut in proptest::option::of(any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = SEEDS.with(|s| s[which].clone());
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        if let Ok(info) = fruits_core::header::read_header(&bytes) {
+            // The pixel budget is checked against width x height x bytes per pixel: one to
+            // four channels of one or two bytes each, whatever the damaged header says.
+            prop_assert!((1..=8).contains(&info.bytes_per_pixel), "{info:?}");
+        }
+    }
+}
+
+/// Cases per property: `default`, or `FRUITS_FUZZ_CASES` for a longer run.
+fn fuzz_cases(default: u32) -> u32 {
+    std::env::var("FRUITS_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 thread_local! {

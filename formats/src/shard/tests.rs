@@ -144,7 +144,8 @@ fn truncation_anywhere_is_a_typed_error() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    // `FRUITS_FUZZ_CASES` raises the count for a longer run (BENCHMARKS.md).
+    #![proptest_config(ProptestConfig { cases: crate::fuzz_cases(512), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
