@@ -3,6 +3,7 @@
 use crate::eigen::Solver;
 use crate::finalize;
 use crate::head::{HeadOptions, HeadTraining};
+use crate::ingest::check::Policy;
 use crate::pipeline;
 use crate::run::{self, RunOptions};
 use crate::storage_url::{ObjectUrl, StorageUrl};
@@ -209,22 +210,22 @@ pub enum Command {
         #[arg(long, default_value_t = 1280)]
         dim: u32,
         /// Largest upload, bytes.
-        #[arg(long, default_value_t = 4 << 20)]
+        #[arg(long, default_value_t = Policy::DEFAULT_MAX_BODY)]
         max_body: usize,
         /// Sustained uploads per second per device.
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = Policy::DEFAULT_RATE_PER_SECOND)]
         rate_per_second: f64,
         /// Burst of uploads per device.
-        #[arg(long, default_value_t = 30.0)]
+        #[arg(long, default_value_t = Policy::DEFAULT_RATE_BURST)]
         rate_burst: f64,
         /// Most connections open at once (more are answered 503 with Retry-After).
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = Policy::DEFAULT_MAX_CONNECTIONS)]
         max_connections: usize,
         /// Seconds allowed for a request's headers, and for an idle connection.
-        #[arg(long, default_value_t = 10)]
+        #[arg(long, default_value_t = Policy::DEFAULT_HEADER_TIMEOUT_SECS)]
         header_timeout_secs: u64,
         /// Seconds allowed for an authenticated request's body.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = Policy::DEFAULT_BODY_TIMEOUT_SECS)]
         body_timeout_secs: u64,
     },
     /// Describe a shard, sketch or projection artifact.
@@ -417,14 +418,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         } => {
             let devices: crate::ingest::DevicesFile =
                 serde_json::from_slice(&fs::read(&devices).with_context(|| format!("reading {}", devices.display()))?)?;
-            let policy = crate::ingest::check::Policy {
+            let policy = Policy {
                 max_body,
                 rate_per_second,
                 rate_burst,
                 max_connections,
                 header_timeout: std::time::Duration::from_secs(header_timeout_secs),
                 body_timeout: std::time::Duration::from_secs(body_timeout_secs),
-                ..crate::ingest::check::Policy::new(model_id, dim)
+                ..Policy::new(model_id, dim)
             };
             let store = storage.open()?;
             // Temporary files of writes a killed ingest left behind (local storage only).

@@ -96,7 +96,8 @@ fn req(batch: &str, body: Vec<u8>) -> Req {
     }
 }
 
-async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
+/// The request line and headers of `r`.
+fn head(r: &Req) -> axum::http::request::Builder {
     let path = format!("/v1/batches/{}", r.batch);
     let mut b = Request::put(&path);
     if r.signed {
@@ -113,6 +114,11 @@ async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
             b = b.header(H_CONTENT_SHA256, hash);
         }
     }
+    b
+}
+
+async fn send(ingest: &Arc<Ingest>, r: Req) -> (StatusCode, String) {
+    let b = head(&r);
     let response = ingest.router().oneshot(b.body(Body::from(r.body)).unwrap()).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -301,17 +307,7 @@ async fn send_endless(
     r: Req,
     content_length: Option<u64>,
 ) -> (StatusCode, String, Option<String>) {
-    let path = format!("/v1/batches/{}", r.batch);
-    let mut b = Request::put(&path);
-    if r.signed {
-        let hash = auth::body_hash(&r.body);
-        let sig = auth::sign_hashed(r.secret, "PUT", &path, &hash, r.ts, &r.nonce);
-        b = b.header(H_DEVICE, r.device).header(H_TIMESTAMP, r.ts.to_string()).header(H_NONCE, &r.nonce);
-        b = b.header(H_SIGNATURE, sig);
-        if r.hash_header {
-            b = b.header(H_CONTENT_SHA256, hash);
-        }
-    }
+    let mut b = head(&r);
     if let Some(n) = content_length {
         b = b.header("content-length", n.to_string());
     }

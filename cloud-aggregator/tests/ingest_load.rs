@@ -7,16 +7,18 @@
 //! server's RSS stayed under a stated bound during the hostile burst and fell back after.
 //! Its figures (uploads/s, p50/p99, RSS) are printed as one JSON line for `BENCHMARKS.md`.
 
+mod ingest_process;
+
 use fruits_core::queue::{QueueConfig, UploadQueue};
 use fruits_core::uploader::{Backoff, Uploader, UploaderConfig};
 use fruits_formats::request_auth::{self, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP};
 use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
+use ingest_process::IngestProcess;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,56 +41,6 @@ fn model() -> ModelId {
 
 fn secret(device: usize) -> Vec<u8> {
     format!("secret-of-{device}").into_bytes()
-}
-
-/// `aggregator ingest` over a local directory on a fixed port, restartable.
-struct IngestProcess {
-    port: u16,
-    storage: PathBuf,
-    devices: PathBuf,
-    child: Option<Child>,
-}
-
-impl IngestProcess {
-    fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_aggregator"))
-            .args(["ingest", "--listen", &format!("127.0.0.1:{}", self.port)])
-            .args(["--storage", self.storage.to_str().unwrap(), "--devices", self.devices.to_str().unwrap()])
-            .args(["--model-id", &model().to_string(), "--dim", &DIM.to_string()])
-            .args(["--rate-per-second", "1000", "--rate-burst", "1000", "--max-connections", "64"])
-            .args(["--header-timeout-secs", "1", "--body-timeout-secs", "2", "--max-body", &(1 << 20).to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "ingest did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    /// Resident memory of the running process, bytes.
-    fn rss(&self) -> u64 {
-        let pid = self.child.as_ref().unwrap().id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
-    }
-}
-
-impl Drop for IngestProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A row unique to (device, index), so that duplicates and losses are visible.
@@ -160,9 +112,18 @@ fn every_acknowledged_batch_is_stored_once_through_kills_and_hostile_load_in_bou
     let entries: Vec<String> =
         (0..DEVICES).map(|d| format!(r#"{{"id":"dev-{d}","secret":"{}"}}"#, hex::encode(secret(d)))).collect();
     std::fs::write(&devices, format!(r#"{{"devices":[{}]}}"#, entries.join(","))).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let storage = tmp.path().join("store");
-    let ingest = Arc::new(Mutex::new(IngestProcess { port, storage: storage.clone(), devices, child: None }));
+    let (model_id, dim, max_body) = (model().to_string(), DIM.to_string(), (1 << 20).to_string());
+    let args = [
+        &["--storage", storage.to_str().unwrap(), "--devices", devices.to_str().unwrap()][..],
+        &["--model-id", &model_id, "--dim", &dim, "--max-body", &max_body],
+        &["--rate-per-second", "1000", "--rate-burst", "1000", "--max-connections", "64"],
+        &["--header-timeout-secs", "1", "--body-timeout-secs", "2"],
+    ]
+    .concat();
+    let ingest = IngestProcess::new(&args, Default::default());
+    let port = ingest.port;
+    let ingest = Arc::new(Mutex::new(ingest));
     ingest.lock().unwrap().start();
 
     // Phones: every embedding queued offline, then flushed concurrently, retrying through

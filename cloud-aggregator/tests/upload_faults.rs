@@ -5,16 +5,16 @@
 //! phone recorded it. Every embedding arrives, none is stored twice.
 
 mod garage;
+mod ingest_process;
 
 use fruits_aggregator::storage::Storage;
 use fruits_aggregator::synth::Synthetic;
 use fruits_core::queue::{QueueConfig, UploadQueue};
 use fruits_core::uploader::{Backoff, Uploader, UploaderConfig};
 use fruits_formats::{Encoding, ModelId, Shard};
+use ingest_process::IngestProcess;
 use std::collections::BTreeSet;
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const DIM: u32 = 16;
@@ -25,48 +25,6 @@ const SECRET_HEX: &str = "70686f6e652d312d736563726574";
 
 fn model() -> ModelId {
     ModelId::of_bytes(b"fault-model")
-}
-
-/// The `aggregator ingest` process on a fixed port, restartable.
-struct IngestProcess {
-    port: u16,
-    devices: std::path::PathBuf,
-    env: std::collections::BTreeMap<String, String>,
-    child: Option<Child>,
-}
-
-impl IngestProcess {
-    fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_aggregator"))
-            .args(["ingest", "--listen", &format!("127.0.0.1:{}", self.port), "--storage", "s3://fruits/"])
-            .args(["--devices", self.devices.to_str().unwrap(), "--model-id", &model().to_string()])
-            .args(["--dim", &DIM.to_string(), "--rate-per-second", "10", "--rate-burst", "1"])
-            .envs(&self.env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "ingest did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL, as a crash or an instance being reclaimed would.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for IngestProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 fn queue(dir: &Path) -> UploadQueue {
@@ -100,8 +58,11 @@ fn no_embedding_is_lost_or_stored_twice_through_ingest_and_storage_crashes() {
     let tmp = tempfile::tempdir().unwrap();
     let devices = tmp.path().join("devices.json");
     std::fs::write(&devices, format!(r#"{{"devices":[{{"id":"{DEVICE}","secret":"{SECRET_HEX}"}}]}}"#)).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut ingest = IngestProcess { port, devices, env: garage.env.clone(), child: None };
+    let (model_id, dim) = (model().to_string(), DIM.to_string());
+    let args = ["--storage", "s3://fruits/", "--devices", devices.to_str().unwrap(), "--model-id", &model_id];
+    let args = [&args[..], &["--dim", &dim, "--rate-per-second", "10", "--rate-burst", "1"]].concat();
+    let mut ingest = IngestProcess::new(&args, garage.env.clone());
+    let port = ingest.port;
     ingest.start();
 
     // The phone queues every embedding offline first.

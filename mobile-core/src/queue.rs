@@ -282,6 +282,11 @@ fn header(instance: u64, first_seq: u64) -> Vec<u8> {
     [&MAGIC[..], &instance.to_le_bytes(), &first_seq.to_le_bytes()].concat()
 }
 
+/// Where the head batch's record lives beside the queue file: `upload-queue.head`.
+fn head_path(queue: &Path) -> PathBuf {
+    queue.with_extension("head")
+}
+
 /// The head batch's record: first sequence number, rows and their crc32.
 fn frozen_record(first_seq: u64, rows: usize) -> Vec<u8> {
     let mut bytes = [first_seq.to_le_bytes().as_slice(), &(rows as u64).to_le_bytes()].concat();
@@ -340,7 +345,7 @@ impl UploadQueue {
             len_bytes
         };
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
-        let frozen_rows = match fs::read(path.with_extension("head")) {
+        let frozen_rows = match fs::read(head_path(&path)) {
             Ok(bytes) => read_frozen(&bytes, first_seq, entries.len()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(e.into()),
@@ -431,7 +436,7 @@ impl UploadQueue {
             return Ok(None);
         }
         if self.frozen_rows != Some(rows) {
-            replace_file(&self.path.with_extension("head"), &frozen_record(self.first_seq, rows))?;
+            replace_file(&head_path(&self.path), &frozen_record(self.first_seq, rows))?;
             self.frozen_rows = Some(rows);
         }
         let batch_id = format!("{:016x}-{:010}", self.instance, self.first_seq);
@@ -465,7 +470,7 @@ impl UploadQueue {
         self.len_bytes = len_bytes;
         // The record names the old first sequence number: stale even if this removal fails.
         self.frozen_rows = None;
-        match fs::remove_file(self.path.with_extension("head")) {
+        match fs::remove_file(head_path(&self.path)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }

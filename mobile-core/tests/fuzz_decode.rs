@@ -56,14 +56,7 @@ proptest! {
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..24),
         cut in proptest::option::of(any::<prop::sample::Index>()),
     ) {
-        let mut bytes = SEEDS.with(|s| s[which].clone());
-        for (at, v) in flips {
-            let i = at.index(bytes.len());
-            bytes[i] = v;
-        }
-        if let Some(cut) = cut {
-            bytes.truncate(cut.index(bytes.len() + 1));
-        }
+        let bytes = mutated(which, &flips, cut);
         let _ = preprocessor().preprocess(&bytes);
     }
 
@@ -73,20 +66,26 @@ proptest! {
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..24),
         cut in proptest::option::of(any::<prop::sample::Index>()),
     ) {
-        let mut bytes = SEEDS.with(|s| s[which].clone());
-        for (at, v) in flips {
-            let i = at.index(bytes.len());
-            bytes[i] = v;
-        }
-        if let Some(cut) = cut {
-            bytes.truncate(cut.index(bytes.len() + 1));
-        }
+        let bytes = mutated(which, &flips, cut);
         if let Ok(info) = fruits_core::header::read_header(&bytes) {
             // The pixel budget is checked against width x height x bytes per pixel: one to
             // four channels of one or two bytes each, whatever the damaged header says.
             prop_assert!((1..=8).contains(&info.bytes_per_pixel), "{info:?}");
         }
     }
+}
+
+/// Seed image `which` with bytes overwritten at `flips` and cut at `cut`.
+fn mutated(which: usize, flips: &[(prop::sample::Index, u8)], cut: Option<prop::sample::Index>) -> Vec<u8> {
+    let mut bytes = SEEDS.with(|s| s[which].clone());
+    for (at, v) in flips {
+        let i = at.index(bytes.len());
+        bytes[i] = *v;
+    }
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len() + 1));
+    }
+    bytes
 }
 
 /// Cases per property: `default`, or `FRUITS_FUZZ_CASES` for a longer run.

@@ -136,6 +136,19 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Default largest body, bytes (`aggregator ingest --max-body`).
+    pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+    /// Default sustained uploads per second per device (`--rate-per-second`).
+    pub const DEFAULT_RATE_PER_SECOND: f64 = 1.0;
+    /// Default burst per device (`--rate-burst`).
+    pub const DEFAULT_RATE_BURST: f64 = 30.0;
+    /// Default connection cap (`--max-connections`).
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+    /// Default header and idle timeout, seconds (`--header-timeout-secs`).
+    pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+    /// Default body timeout, seconds (`--body-timeout-secs`).
+    pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+
     /// The defaults of a deployment for `model_id` shards of `dim`: 4 MiB bodies, a
     /// 5-minute window with a 1 s lead, 1 upload/s per device with bursts of 30,
     /// 10 s for headers, 30 s for a body, 512 connections and 64 MiB in flight.
@@ -143,15 +156,15 @@ impl Policy {
         Self {
             model_id,
             dim,
-            max_body: 4 << 20,
+            max_body: Self::DEFAULT_MAX_BODY,
             max_rows: fruits_formats::shard::MAX_ROWS,
             window_ms: 300_000,
             future_ms: 1_000,
-            rate_per_second: 1.0,
-            rate_burst: 30.0,
-            header_timeout: std::time::Duration::from_secs(10),
-            body_timeout: std::time::Duration::from_secs(30),
-            max_connections: 512,
+            rate_per_second: Self::DEFAULT_RATE_PER_SECOND,
+            rate_burst: Self::DEFAULT_RATE_BURST,
+            header_timeout: std::time::Duration::from_secs(Self::DEFAULT_HEADER_TIMEOUT_SECS),
+            body_timeout: std::time::Duration::from_secs(Self::DEFAULT_BODY_TIMEOUT_SECS),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_in_flight_bytes: 64 << 20,
         }
     }

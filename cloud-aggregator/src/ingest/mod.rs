@@ -42,7 +42,7 @@ pub mod check;
 use crate::storage::Storage;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -162,7 +162,6 @@ impl Ingest {
             .route(layout::BATCH_ROUTE, put(upload))
             .route("/models/latest.json", get(|s, h| model_file(s, Path("latest.json".to_owned()), h)))
             .route(layout::MODEL_FILE_ROUTE, get(model_file))
-            .layer(DefaultBodyLimit::max(self.policy.max_body))
             .with_state(self.clone())
     }
 
@@ -192,18 +191,23 @@ impl Drop for Reservation<'_> {
 /// which a device whose timestamp was refused corrects its own), with `Retry-After` when
 /// the answer means "later".
 fn refusal(e: &IngestError) -> Response {
-    let body = serde_json::json!({
-        "error": e.code(),
-        "detail": e.to_string(),
-        "server_time_ms": crate::clock::now_unix_ms(),
-    })
-    .to_string();
+    let body = refusal_body(e);
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let Some(seconds) = e.retry_after_s() {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
+}
+
+/// The JSON body of a refusal, for the router's answers and the accept loop's alike.
+fn refusal_body(e: &IngestError) -> String {
+    serde_json::json!({
+        "error": e.code(),
+        "detail": e.to_string(),
+        "server_time_ms": crate::clock::now_unix_ms(),
+    })
+    .to_string()
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -403,10 +407,12 @@ fn is_transient_accept_error(e: &std::io::Error) -> bool {
 async fn refuse_connection(mut stream: tokio::net::TcpStream) {
     use tokio::io::AsyncWriteExt;
     let e = IngestError::Busy;
-    let body = serde_json::json!({ "error": e.code(), "detail": e.to_string() }).to_string();
+    let body = refusal_body(&e);
     let response = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n\
+        "HTTP/1.1 {} Service Unavailable\r\nRetry-After: {}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        e.status(),
+        e.retry_after_s().unwrap_or(1),
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
