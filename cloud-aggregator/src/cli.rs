@@ -477,7 +477,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(shards > 0 && dim > 0, "--shards and --dim must be positive");
             let storage = out.open()?;
             let model = ModelId::of_bytes(format!("synthetic-{dim}").as_bytes());
-            for (key, shard) in Synthetic::new(dim, seed).shards(model, rows, shards, seed) {
+            for (key, shard) in Synthetic::new(dim, seed).shards(model, rows, shards, seed)? {
                 storage.put(&key, &shard.encode())?;
             }
             println!("{{\"model_id\": \"{model}\", \"rows\": {rows}, \"shards\": {shards}}}");

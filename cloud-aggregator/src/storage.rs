@@ -3,25 +3,21 @@
 //!
 //! What a `put` guarantees, per backend:
 //! - **whole objects**: a reader sees the old bytes or the new ones, never a mix or a cut-off
-//!   copy. A directory writes each `put` to its own temporary file (a name no other write,
-//!   in this process or another, uses) and renames it over the object; S3 replaces objects
-//!   atomically by itself.
-//! - **durable once acknowledged**: a directory fsyncs the file before the rename and the
-//!   directory after it, so a `put` that returned survives a power loss; S3 acknowledges a
-//!   PUT once the object is stored.
+//!   copy. A directory writes each `put` through [`fruits_durable::replace_file`] (a
+//!   temporary file of its own, renamed over the object); S3 replaces objects atomically by
+//!   itself.
+//! - **durable once acknowledged**: [`fruits_durable::replace_file`] fsyncs the file before
+//!   the rename and the directory after it, so a `put` that returned survives a power loss;
+//!   S3 acknowledges a PUT once the object is stored.
 //! - **no leftovers**: a directory's temporary files (`.tmp-*`) are hidden from `list`, and
 //!   [`Storage::sweep_temp`] removes those a killed writer left behind; S3 has none.
 //! - **no hidden keys**: no key segment may start with `.` ([`check_key`]), so no client can
 //!   store an object under a temporary file's name, where `list` would never show it.
 
-use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
-
-/// The prefix of a directory's temporary files, which `list` hides.
-const TEMP_PREFIX: &str = ".tmp-";
 
 /// Temporary files older than this are leftovers of killed writes, not writes in progress:
 /// what `aggregator ingest` sweeps at start.
@@ -106,7 +102,7 @@ fn for_each_file(
 }
 
 fn is_temp(key: &str) -> bool {
-    key.rsplit('/').next().is_some_and(|name| name.starts_with(TEMP_PREFIX))
+    key.rsplit('/').next().is_some_and(fruits_durable::is_temp_name)
 }
 
 impl Storage for LocalDir {
@@ -137,7 +133,7 @@ impl Storage for LocalDir {
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> io::Result<()> {
-        write_durably(&self.path(key)?, bytes, &mut |file: &File| file.sync_all())
+        fruits_durable::replace_file(&self.path(key)?, bytes)
     }
 
     fn sweep_temp(&self, older_than: Duration) -> io::Result<usize> {
@@ -157,30 +153,6 @@ impl Storage for LocalDir {
         })?;
         Ok(removed)
     }
-}
-
-/// Replaces `path` with `bytes`: a temporary file of its own beside it, written and synced,
-/// renamed over `path`, then the directory synced so that the rename is durable too. `sync`
-/// is `File::sync_all` (a parameter so that tests can see the order of the calls).
-fn write_durably(path: &Path, bytes: &[u8], sync: &mut dyn FnMut(&File) -> io::Result<()>) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "a key has a directory"))?;
-    fs::create_dir_all(dir)?;
-    // One name per write: process id (other processes on the same directory) and a counter
-    // (other threads of this one).
-    static WRITES: AtomicU64 = AtomicU64::new(0);
-    let n = WRITES.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()));
-    let written = (|| {
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        sync(&file)?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    sync(&File::open(dir)?)
 }
 
 #[cfg(test)]
@@ -243,27 +215,6 @@ mod tests {
     }
 
     #[test]
-    fn a_put_syncs_the_file_before_the_rename_and_the_directory_after() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("incoming/d/b.shard");
-        let mut seen = Vec::new();
-        write_durably(&path, b"new", &mut |file: &File| {
-            let meta = file.metadata()?;
-            // The file synced first is the written temporary one, while the key does not
-            // exist yet; the directory is synced once the key holds the new bytes.
-            seen.push((meta.is_dir(), meta.len(), fs::read(&path).ok()));
-            file.sync_all()
-        })
-        .unwrap();
-        assert_eq!(seen, [(false, 3, None), (true, seen[1].1, Some(b"new".to_vec()))]);
-        let mut failing = |_: &File| Err(io::Error::other("disk full"));
-        assert!(write_durably(&path, b"newer", &mut failing).is_err());
-        assert_eq!(fs::read(&path).unwrap(), b"new", "a failed sync leaves the old object");
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["b.shard"], "and no temporary file");
-    }
-
-    #[test]
     fn sweeps_only_old_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalDir::new(dir.path());
@@ -271,7 +222,7 @@ mod tests {
         let orphan = dir.path().join("incoming/d/.tmp-999-0");
         fs::write(&orphan, b"killed mid-write").unwrap();
         assert_eq!(s.sweep_temp(Duration::from_secs(3600)).unwrap(), 0, "a recent one may be a live write");
-        File::options()
+        fs::File::options()
             .write(true)
             .open(&orphan)
             .unwrap()

@@ -5,7 +5,8 @@
 //! real MobileNetV2 embeddings', around a large positive mean in `[0.5, 1.5)`.
 //! Everything is drawn from seeded ChaCha generators, so a seed names a data set.
 
-use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
+use fruits_formats::shard::{MAX_ROWS, Push};
+use fruits_formats::{Encoding, FormatError, ModelId, Shard, ShardBuilder};
 use matrixmultiply::sgemm;
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
@@ -79,25 +80,34 @@ impl Synthetic {
     /// `shards` shards holding `rows` rows in all (as even as possible), keyed in the
     /// storage layout ([`fruits_formats::layout::incoming_key`]). Shard `i` is drawn
     /// from seed `seed + 1 + i`.
-    pub fn shards(&self, model_id: ModelId, rows: usize, shards: usize, seed: u64) -> Vec<(String, Shard)> {
+    pub fn shards(
+        &self,
+        model_id: ModelId,
+        rows: usize,
+        shards: usize,
+        seed: u64,
+    ) -> Result<Vec<(String, Shard)>, FormatError> {
+        let dim = u32::try_from(self.dim).map_err(|_| FormatError::LimitExceeded {
+            what: "dim",
+            value: self.dim as u64,
+            limit: u64::from(u32::MAX),
+        })?;
         (0..shards)
             .into_par_iter()
             .map(|i| {
                 let n = rows / shards + usize::from(i < rows % shards);
-                let header = ShardHeader {
-                    model_id,
-                    dim: self.dim as u32,
-                    rows: n as u32,
-                    encoding: Encoding::F32,
-                    device_id: format!("synth-{:03}", i % 16),
-                    batch_id: format!("batch-{i:05}"),
-                    created_unix_ms: 0,
-                    label_vocabulary: Vec::new(),
-                };
-                let key = fruits_formats::layout::incoming_key(&header.device_id, &header.batch_id);
-                let shard = Shard::new(header, self.rows(n, seed + 1 + i as u64), None)
-                    .expect("synthetic shards are consistent and finite");
-                (key, shard)
+                let (device, batch_id) = (format!("synth-{:03}", i % 16), format!("batch-{i:05}"));
+                let mut batch = ShardBuilder::new(model_id, dim, Encoding::F32, device.as_str()).with_max_rows(n);
+                for row in self.rows(n, seed + 1 + i as u64).chunks_exact(self.dim) {
+                    if batch.push(row, None, 0)? == Push::Full {
+                        return Err(FormatError::LimitExceeded {
+                            what: "rows",
+                            value: n as u64,
+                            limit: MAX_ROWS.into(),
+                        });
+                    }
+                }
+                Ok((fruits_formats::layout::incoming_key(&device, &batch_id), batch.finish(batch_id)?))
             })
             .collect()
     }

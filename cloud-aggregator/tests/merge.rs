@@ -80,7 +80,7 @@ fn one_shard_64_shards_random_tree_and_other_orders_agree() {
 fn artifacts_are_bit_identical_with_one_or_two_threads() {
     let dir = tempfile::tempdir().unwrap();
     let storage = LocalDir::new(dir.path());
-    for (key, shard) in Synthetic::new(DIM, 3).shards(model(), 6000, 7, 4) {
+    for (key, shard) in Synthetic::new(DIM, 3).shards(model(), 6000, 7, 4).unwrap() {
         storage.put(&key, &shard.encode()).unwrap();
     }
     let keys = pipeline::list_shards(&storage, "incoming/").unwrap();

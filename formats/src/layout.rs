@@ -47,14 +47,28 @@ pub fn batch_path(batch_id: &str) -> String {
     format!("/v1/batches/{batch_id}")
 }
 
+/// The file-name suffix of every shard.
+pub const SHARD_SUFFIX: &str = ".shard";
+
+/// A device's batch below any prefix: `<device>/<batch>.shard` (what `fruits embed --format
+/// shard` writes under its output directory).
+pub fn device_batch_key(device: &str, batch_id: &str) -> String {
+    format!("{device}/{batch_id}{SHARD_SUFFIX}")
+}
+
 /// The key of a device's batch of full embeddings.
 pub fn incoming_key(device: &str, batch_id: &str) -> String {
-    format!("{INCOMING_PREFIX}{device}/{batch_id}.shard")
+    format!("{INCOMING_PREFIX}{}", device_batch_key(device, batch_id))
+}
+
+/// The prefix of the codes of projection `version`.
+pub fn codes_prefix(version: u32) -> String {
+    format!("{CODES_PREFIX}v{version}/")
 }
 
 /// The key of a device's batch of codes of projection `version`.
 pub fn codes_key(version: u32, device: &str, batch_id: &str) -> String {
-    format!("{CODES_PREFIX}v{version}/{device}/{batch_id}.shard")
+    format!("{}{}", codes_prefix(version), device_batch_key(device, batch_id))
 }
 
 /// The key of projection artifact `version`.
@@ -64,7 +78,7 @@ pub fn projection_key(version: u32) -> String {
 
 /// Whether `key` may be PCA input: a shard outside [`NOT_INPUT_PREFIXES`].
 pub fn is_input_shard(key: &str) -> bool {
-    key.ends_with(".shard") && !NOT_INPUT_PREFIXES.iter().any(|p| key.starts_with(p))
+    key.ends_with(SHARD_SUFFIX) && !NOT_INPUT_PREFIXES.iter().any(|p| key.starts_with(p))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The one definition of every format that crosses the phone/cloud boundary.
 //!
 //! * [`shard`]: a batch of embeddings from one device, as uploaded by phones and read
-//!   by the aggregator.
+//!   by the aggregator, and the one [`ShardBuilder`] that makes them.
 //! * [`artifact`]: the projection (PCA mean and components) the aggregator publishes
 //!   and phones apply.
 //! * [`head`]: the recognition head (a calibrated linear classifier over PCA codes)
@@ -32,7 +32,7 @@ pub use catalogue::{FruitInfo, Nutrition};
 pub use error::FormatError;
 pub use head::{HeadError, Prediction, RecognitionHead};
 pub use model_id::ModelId;
-pub use shard::{Encoding, Shard, ShardHeader, ShardView};
+pub use shard::{Encoding, Shard, ShardBuilder, ShardHeader, ShardView};
 pub use signed::{ProjectionManifest, VerifyError, sign_artifact, verify_published};
 
 /// Cases per fuzz property: `default`, or `FRUITS_FUZZ_CASES` for a longer run.

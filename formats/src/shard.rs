@@ -328,5 +328,8 @@ fn check_labels(labels: &[u16], h: &ShardHeader) -> Result<(), FormatError> {
     }
 }
 
+mod builder;
+pub use builder::{Push, ShardBuilder};
+
 #[cfg(test)]
 mod tests;

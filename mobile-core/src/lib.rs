@@ -17,7 +17,6 @@
 //! ```
 
 pub mod client;
-mod durable;
 pub mod embedder;
 pub mod error;
 pub mod header;

@@ -30,8 +30,8 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
-use crate::durable::replace_file;
 use crate::manifest::ModelManifest;
+use fruits_durable::replace_file;
 
 const MAGIC: &[u8; 8] = b"FRTPLAN1";
 const HEADER_LEN: usize = MAGIC.len() + 32 + 32;

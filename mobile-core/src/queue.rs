@@ -41,9 +41,9 @@
 //! * **Ack compacts.** Removing a batch rewrites the remaining records into a
 //!   temporary file, `fsync`s it, and renames it over the queue (atomic on POSIX).
 
-use crate::durable::replace_file;
-use fruits_formats::shard::{MAX_LABEL_LEN, MAX_LABELS, NO_LABEL};
-use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
+use fruits_durable::replace_file;
+use fruits_formats::shard::{MAX_LABEL_LEN, Push};
+use fruits_formats::{Encoding, ModelId, ShardBuilder};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -431,7 +431,15 @@ impl UploadQueue {
     /// same rows and bytes every time until it is acknowledged; `None` when empty.
     pub fn next_batch(&mut self) -> Result<Option<Batch>, QueueError> {
         let limit = self.frozen_rows.unwrap_or(self.config.batch_rows);
-        let (rows, vocabulary, labels) = label_rows(&self.entries, limit);
+        let config = &self.config;
+        let mut builder = ShardBuilder::new(config.model_id, config.dim, config.encoding, config.device_id.as_str())
+            .with_max_rows(limit);
+        for entry in &self.entries {
+            if builder.push(&entry.values, entry.label.as_deref(), entry.created_unix_ms)? == Push::Full {
+                break;
+            }
+        }
+        let rows = builder.rows();
         if rows == 0 {
             return Ok(None);
         }
@@ -440,19 +448,7 @@ impl UploadQueue {
             self.frozen_rows = Some(rows);
         }
         let batch_id = format!("{:016x}-{:010}", self.instance, self.first_seq);
-        let taken = &self.entries[..rows];
-        let header = ShardHeader {
-            model_id: self.config.model_id,
-            dim: self.config.dim,
-            rows: rows as u32,
-            encoding: self.config.encoding,
-            device_id: self.config.device_id.clone(),
-            batch_id: batch_id.clone(),
-            created_unix_ms: taken.iter().map(|e| e.created_unix_ms).max().unwrap_or(0),
-            label_vocabulary: vocabulary,
-        };
-        let values = taken.iter().flat_map(|e| e.values.iter().copied()).collect();
-        let shard = Shard::new(header, values, labels)?.encode();
+        let shard = builder.finish(batch_id.as_str())?.encode();
         Ok(Some(Batch { batch_id, rows, shard }))
     }
 
@@ -486,33 +482,10 @@ fn rewrite(path: &Path, instance: u64, first_seq: u64, entries: &[Entry]) -> io:
     Ok(bytes.len() as u64)
 }
 
-/// How many head entries go into the next shard (at most `batch_rows`, and at most
-/// [`MAX_LABELS`] distinct labels), with the shard's label vocabulary and per-row
-/// label indices (`None` when no row has a label).
-fn label_rows(entries: &[Entry], batch_rows: usize) -> (usize, Vec<String>, Option<Vec<u16>>) {
-    let (mut vocabulary, mut indices) = (Vec::<String>::new(), Vec::new());
-    for entry in entries.iter().take(batch_rows) {
-        let index = match &entry.label {
-            None => NO_LABEL,
-            Some(label) => match vocabulary.iter().position(|l| l == label) {
-                Some(i) => i as u16,
-                None if vocabulary.len() == MAX_LABELS => break,
-                None => {
-                    vocabulary.push(label.clone());
-                    (vocabulary.len() - 1) as u16
-                }
-            },
-        };
-        indices.push(index);
-    }
-    let rows = indices.len();
-    let labels = (!vocabulary.is_empty()).then_some(indices);
-    (rows, vocabulary, labels)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fruits_formats::Shard;
 
     /// Cases per fuzz property: `default`, or `FRUITS_FUZZ_CASES` for a longer run.
     fn fuzz_cases(default: u32) -> u32 {

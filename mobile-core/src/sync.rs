@@ -12,7 +12,7 @@
 //! leaves either the old or the new version installed, never a mix) and `etag`
 //! (the ETag of the last `latest.json` seen, sent as `If-None-Match`).
 
-use crate::durable::replace_file;
+use fruits_durable::replace_file;
 use fruits_formats::{ModelId, ProjectionArtifact, ProjectionManifest, VerifyError, verify_published};
 use std::fs;
 use std::io;
