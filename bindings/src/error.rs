@@ -80,7 +80,11 @@ impl From<EmbedError> for FruitsError {
             | EmbedError::DecodedTooLarge { .. }
             | EmbedError::NotAPhoto { .. } => Self::InvalidPhoto { detail },
             EmbedError::Io { .. } => Self::Storage { detail },
-            _ => Self::Model { detail },
+            EmbedError::ModelChecksumMismatch { .. }
+            | EmbedError::ManifestInvalid(_)
+            | EmbedError::ModelShapeMismatch(_)
+            | EmbedError::TensorShape { .. }
+            | EmbedError::Inference(_) => Self::Model { detail },
         }
     }
 }

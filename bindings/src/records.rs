@@ -82,7 +82,7 @@ pub struct Status {
 
 impl From<client::Status> for Status {
     fn from(s: client::Status) -> Self {
-        Self { queued: s.queued as u32, model_id: s.model_id, projection_version: s.projection_version }
+        Self { queued: count(s.queued), model_id: s.model_id, projection_version: s.projection_version }
     }
 }
 
@@ -97,7 +97,7 @@ pub struct FlushReport {
 
 impl From<client::FlushReport> for FlushReport {
     fn from(r: client::FlushReport) -> Self {
-        Self { batches: r.batches as u32, entries: r.entries as u32 }
+        Self { batches: count(r.batches), entries: count(r.entries) }
     }
 }
 
@@ -117,4 +117,9 @@ impl From<SyncOutcome> for SyncReport {
             SyncOutcome::Updated { version, .. } => Self { updated: true, version: Some(version) },
         }
     }
+}
+
+/// A count as the foreign languages' `u32`, saturating (no queue holds 2^32 entries).
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }

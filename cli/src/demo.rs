@@ -1,9 +1,9 @@
 //! `fruits demo`: the whole system on the embedded default, in one command.
 //!
-//! 1. builds the sample data set from the real fruit photos ([`crate::dataset`]);
+//! 1. builds the sample data set from the real fruit photos ([`fruits_sim::dataset`]);
 //! 2. emulated phones embed its training views and upload them through ingest, the
 //!    aggregator runs the PCA and trains the recognition head, the phones sync
-//!    ([`crate::emulate`], the SDK's own code path);
+//!    ([`fruits_sim::emulate`], the SDK's own code path);
 //! 3. a synced phone recognises the held-out views (`Test/`) and photos of
 //!    vegetables it never learnt, offline, through the SDK;
 //! 4. the report is written (`aggregator report`'s library function).
@@ -18,8 +18,8 @@ use fruits_aggregator::storage::LocalDir;
 use fruits_core::client::{DeviceConfig, FruitsClient, ModelSource, load_embedder};
 use serde::Serialize;
 
-use crate::dataset::{self, BuildOptions, LabelledImage, plan::Side};
-use crate::emulate::{self, EmulateConfig};
+use fruits_sim::dataset::{self, BuildOptions, LabelledImage, plan::Side};
+use fruits_sim::emulate::{self, EmulateConfig};
 
 /// What to run.
 #[derive(Debug, Clone)]

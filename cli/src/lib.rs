@@ -3,9 +3,7 @@
 
 pub mod args;
 pub mod commands;
-pub mod dataset;
 pub mod demo;
-pub mod emulate;
 mod model_dir;
 pub mod output;
 

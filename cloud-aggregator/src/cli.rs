@@ -1,18 +1,16 @@
-//! The `aggregator` command line (clap derive) and its dispatch.
+//! The `aggregator` command line (clap derive) and its dispatch onto the library.
 
-use crate::eigen::Solver;
-use crate::finalize;
-use crate::head::{HeadOptions, HeadTraining};
-use crate::ingest::check::Policy;
-use crate::pipeline;
-use crate::run::{self, RunOptions};
-use crate::storage_url::{ObjectUrl, StorageUrl};
-use crate::synth::Synthetic;
-use crate::validate::Expected;
-use crate::{catalogue, clock, estimate, inspect, signing};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fruits_formats::ModelId;
+use fruits_aggregator::eigen::Solver;
+use fruits_aggregator::head::{HeadOptions, HeadTraining};
+use fruits_aggregator::ingest::check::Policy;
+use fruits_aggregator::pipeline::{self, HeadRows, PublishOptions};
+use fruits_aggregator::run::{self, RunOptions};
+use fruits_aggregator::storage_url::{ObjectUrl, StorageUrl};
+use fruits_aggregator::synth::Synthetic;
+use fruits_aggregator::{catalogue, clock, estimate, inspect, signing};
+use fruits_formats::{ModelId, layout};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs;
 use std::path::PathBuf;
@@ -43,6 +41,36 @@ pub struct SolverArgs {
 impl SolverArgs {
     fn solver(&self) -> Solver {
         if self.exact { Solver::Exact } else { Solver::Randomized { seed: self.seed } }
+    }
+}
+
+/// What `run` and `finalize` publish, and how.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// Solver options.
+    #[command(flatten)]
+    pub solver: SolverArgs,
+    /// Ed25519 key file from `aggregator keygen` signing the published artifact.
+    #[arg(long)]
+    pub signing_key: Option<PathBuf>,
+    /// Recognition head options.
+    #[command(flatten)]
+    pub head: HeadArgs,
+    /// Creation time stamped into the artifact, Unix milliseconds (default: now); the same
+    /// shards, options and time give byte-identical artifacts.
+    #[arg(long)]
+    pub created_unix_ms: Option<u64>,
+}
+
+impl PublishArgs {
+    fn options(&self) -> anyhow::Result<PublishOptions> {
+        Ok(PublishOptions {
+            k: self.solver.k,
+            solver: self.solver.solver(),
+            head: self.head.training()?,
+            signing_key: self.signing_key.as_deref().map(signing::read_signing_key).transpose()?,
+            created_unix_ms: self.created_unix_ms.unwrap_or_else(clock::now_unix_ms),
+        })
     }
 }
 
@@ -86,21 +114,15 @@ pub enum Command {
         /// Output storage: a directory or s3://bucket/prefix (models/, runs/, quarantine/).
         #[arg(long)]
         output: StorageUrl,
-        /// Solver options.
-        #[command(flatten)]
-        solver: SolverArgs,
-        /// Model every shard must come from (default: the first valid shard's).
+        /// Model every shard must come from (default: the one most rows carry).
         #[arg(long)]
         model_id: Option<ModelId>,
         /// Run name (default: run-<unix ms>).
         #[arg(long)]
         run_id: Option<String>,
-        /// Ed25519 key file from `aggregator keygen` signing the published artifact.
-        #[arg(long)]
-        signing_key: Option<PathBuf>,
-        /// Recognition head options.
+        /// What to publish, and how.
         #[command(flatten)]
-        head: HeadArgs,
+        publish: PublishArgs,
     },
     /// Sketch the given shard keys (default: all) into one stored sketch.
     Sketch {
@@ -133,7 +155,7 @@ pub enum Command {
         /// Input storage: a directory or s3://bucket/prefix.
         #[arg(long)]
         input: StorageUrl,
-        /// Model every shard must come from (default: the first valid shard's).
+        /// Model every shard must come from (default: the one most rows carry).
         #[arg(long)]
         model_id: Option<ModelId>,
         /// Number of partitions (at most one per shard).
@@ -158,19 +180,13 @@ pub enum Command {
         /// Output storage: a directory or s3://bucket/prefix.
         #[arg(long)]
         output: StorageUrl,
-        /// Solver options.
-        #[command(flatten)]
-        solver: SolverArgs,
-        /// Ed25519 key file from `aggregator keygen` signing the published artifact.
-        #[arg(long)]
-        signing_key: Option<PathBuf>,
         /// The shards the sketch came from (a directory or s3://bucket/prefix): when
         /// given, their labelled rows train the recognition head (a second pass).
         #[arg(long)]
         input: Option<StorageUrl>,
-        /// Recognition head options (used with --input).
+        /// What to publish, and how (the head options apply with --input).
         #[command(flatten)]
-        head: HeadArgs,
+        publish: PublishArgs,
     },
     /// Write the PCA and recognition report (3-D scatter, explained variance, accuracy
     /// and bytes per photo vs k; PNG, self-contained HTML, JSON) under `reports/<run>/`.
@@ -183,7 +199,7 @@ pub enum Command {
         #[arg(long)]
         run_id: Option<String>,
         /// TrueType font for the charts' text.
-        #[arg(long, default_value = crate::report::DEBIAN_FONT)]
+        #[arg(long, default_value = fruits_aggregator::report::DEBIAN_FONT)]
         font: PathBuf,
     },
     /// Generate the publisher's Ed25519 key pair: `<out>` (secret, hex) and `<out>.pub`.
@@ -254,7 +270,7 @@ pub enum Command {
         #[arg(long, default_value_t = 100_000)]
         photo_bytes: u64,
         /// Aggregator rows per second on one core node.
-        #[arg(long, default_value_t = 5_000.0)]
+        #[arg(long, default_value_t = estimate::EstimateInput::default().rows_per_sec_per_node)]
         rows_per_sec_per_node: f64,
         /// EMR core nodes.
         #[arg(long, default_value_t = 2)]
@@ -297,15 +313,12 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 /// Runs one parsed command.
 pub fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { input, output, solver, model_id, run_id, signing_key, head } => {
+        Command::Run { input, output, model_id, run_id, publish } => {
             let opts = RunOptions {
                 input_prefix: String::new(),
-                k: solver.k,
-                solver: solver.solver(),
                 model_id,
                 run_id: run_id.unwrap_or_else(|| format!("run-{}", clock::now_unix_ms())),
-                signing_key: signing_key.as_deref().map(signing::read_signing_key).transpose()?,
-                head: head.training()?,
+                publish: publish.options()?,
             };
             let (input, output) = (input.open()?, output.open()?);
             let report = run::run(&*input, &*output, &opts, &progress_bar(0))?;
@@ -324,7 +337,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let expected =
                 pipeline::expectation(input, &keys, model_id).context("no valid embedding shard among the keys")?;
             let bar = progress_bar(keys.len() as u64);
-            let quarantine = format!("quarantine/{run_id}/");
+            let quarantine = layout::quarantine_prefix(&run_id);
             let stage = pipeline::sketch_shards(input, output, &keys, &expected, &quarantine, &bar)?;
             bar.finish_and_clear();
             let sketch = stage.sketch.context("no shard was accepted")?;
@@ -355,35 +368,22 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             out.write(&merged.encode()).with_context(|| format!("writing {out}"))?;
             print_json(&inspect::describe(&merged.encode())?)
         }
-        Command::Finalize { sketch, output, solver, signing_key, input, head } => {
-            let signing_key = signing_key.as_deref().map(signing::read_signing_key).transpose()?;
+        Command::Finalize { sketch, output, input, publish } => {
+            let opts = publish.options()?;
             let bytes = sketch.read().with_context(|| format!("reading {sketch}"))?;
-            let sketch = crate::sketch::ScatterSketch::decode(&bytes)?;
+            let sketch = fruits_aggregator::sketch::ScatterSketch::decode(&bytes)?;
             let output = output.open()?;
-            let mut source = pipeline::finalize_source(&bytes, solver.k, solver.solver());
-            let labelled = match (input, head.training()?) {
-                (Some(input), Some(training)) => {
-                    let input = input.open()?;
-                    let keys = pipeline::list_shards(&*input, "")?;
-                    let expected = Expected { model_id: sketch.model_id(), dim: sketch.dim() };
-                    let set = pipeline::labelled_rows(&*input, &keys, &expected)?;
-                    if !set.is_empty() {
-                        source = pipeline::source_with_head(&source, &keys);
-                    }
-                    Some((set, training))
-                }
-                _ => None,
+            let input = input.map(|input| input.open()).transpose()?;
+            let keys = match &input {
+                Some(input) => pipeline::list_shards(&**input, "")?,
+                None => Vec::new(),
             };
-            if let Some(latest) = pipeline::published_from(&*output, &source)? {
-                // Retried or resumed: this exact projection is already the published one.
-                return print_json(&latest);
+            let rows = input.as_deref().map(|input| HeadRows { input, keys: &keys });
+            let publication = pipeline::publish(&*output, &sketch, rows, &opts)?;
+            if let Some(reason) = &publication.head_skipped {
+                eprintln!("no recognition head published: {reason}");
             }
-            let version = pipeline::next_version(&*output)?;
-            let mut pca = finalize::finalize(&sketch, solver.k, solver.solver(), version, clock::now_unix_ms())?;
-            if let Some((set, training)) = labelled {
-                crate::head::attach(&mut pca, &set, &training)?;
-            }
-            print_json(&pipeline::publish(&*output, &pca, signing_key.as_ref(), source)?)
+            print_json(&publication.latest)
         }
         Command::Report { storage, run_id, font } => {
             let font = fs::read(&font).with_context(|| {
@@ -391,7 +391,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             })?;
             let storage = storage.open()?;
             let run = run_id.unwrap_or_else(|| format!("report-{}", clock::now_unix_ms()));
-            print_json(&crate::report::write(&*storage, &*storage, &run, font, &HeadOptions::default())?)
+            print_json(&fruits_aggregator::report::write(&*storage, &*storage, &run, font, &HeadOptions::default())?)
         }
         Command::Keygen { out } => {
             let key = signing::keygen(&out)?;
@@ -416,7 +416,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             header_timeout_secs,
             body_timeout_secs,
         } => {
-            let devices: crate::ingest::DevicesFile =
+            let devices: fruits_aggregator::ingest::DevicesFile =
                 serde_json::from_slice(&fs::read(&devices).with_context(|| format!("reading {}", devices.display()))?)?;
             let policy = Policy {
                 max_body,
@@ -429,16 +429,16 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             };
             let store = storage.open()?;
             // Temporary files of writes a killed ingest left behind (local storage only).
-            let swept = store.sweep_temp(crate::storage::STALE_TEMP_AGE)?;
+            let swept = store.sweep_temp(fruits_aggregator::storage::STALE_TEMP_AGE)?;
             if swept > 0 {
                 eprintln!("ingest: removed {swept} temporary files of interrupted writes");
             }
-            let ingest = crate::ingest::Ingest::new(store.into(), devices.secrets()?, policy);
+            let ingest = fruits_aggregator::ingest::Ingest::new(store.into(), devices.secrets()?, policy);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&listen).await?;
                 eprintln!("ingest listening on {}", listener.local_addr()?);
-                crate::ingest::serve(listener, ingest).await
+                fruits_aggregator::ingest::serve(listener, ingest).await
             })?;
             Ok(())
         }

@@ -81,9 +81,9 @@ pub struct EstimateInput {
     /// Default 128, an estimate of the format's fixed fields.
     pub shard_overhead_bytes: u64,
     /// Aggregator throughput on one m5.xlarge core node, embedding rows per
-    /// second (sketch step). Default 5,000: conservative (one 1280 x 1280
-    /// scatter update per row, 1.6 MFLOP, i.e. about 8 GFLOP/s per node); to be
-    /// replaced by the EMR measurement.
+    /// second (sketch step). Default 200,000: the sketch measured 222,000 rows/s on 2
+    /// cores at d = 1280 (BENCHMARKS.md, "PCA aggregator"), an m5.xlarge has 2 cores;
+    /// not yet measured on EMR.
     pub rows_per_sec_per_node: f64,
     /// Photos embedded per second on one m5.xlarge core node (Photos mode only).
     /// Default 200: tract measured 14.5 ms per image on one thread (DESIGN.md),
@@ -108,7 +108,7 @@ impl Default for EstimateInput {
             photo_bytes: 100_000,
             batch_size: 64,
             shard_overhead_bytes: 128,
-            rows_per_sec_per_node: 5_000.0,
+            rows_per_sec_per_node: 200_000.0,
             photos_per_sec_per_node: 200.0,
             core_nodes: 2,
             runs_per_month: 1,
@@ -249,7 +249,8 @@ mod tests {
 
     /// 1,000 devices x 30 photos, batch 64, k 50, 2 core nodes, one run.
     fn small() -> EstimateInput {
-        EstimateInput { devices: 1_000, ..EstimateInput::default() }
+        // 5,000 rows/s keeps the aggregation time of the hand computations non-trivial.
+        EstimateInput { devices: 1_000, rows_per_sec_per_node: 5_000.0, ..EstimateInput::default() }
     }
 
     #[test]

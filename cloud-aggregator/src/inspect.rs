@@ -1,5 +1,6 @@
 //! `aggregator inspect`: any stored object as JSON, its kind told by its magic.
 
+use crate::error::AggregatorError;
 use crate::sketch::{SKETCH_FRAME, ScatterSketch};
 use fruits_formats::artifact::ARTIFACT_FRAME;
 use fruits_formats::shard::SHARD_FRAME;
@@ -7,10 +8,10 @@ use fruits_formats::{ProjectionArtifact, Shard};
 use serde_json::{Value, json};
 
 /// Decodes a shard, sketch or projection artifact and describes it as JSON.
-pub fn describe(bytes: &[u8]) -> anyhow::Result<Value> {
+pub fn describe(bytes: &[u8]) -> Result<Value, AggregatorError> {
     let magic = bytes.get(..8).unwrap_or(bytes);
     if magic == SHARD_FRAME.magic {
-        let shard = Shard::decode(bytes)?;
+        let shard = Shard::decode(bytes).map_err(AggregatorError::format("shard"))?;
         let h = shard.header();
         let values = shard.values();
         let (min, max) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
@@ -29,7 +30,7 @@ pub fn describe(bytes: &[u8]) -> anyhow::Result<Value> {
             "values": { "min": min, "max": max, "mean": mean, "first_row_head": first_row },
         }))
     } else if magic == SKETCH_FRAME.magic {
-        let s = ScatterSketch::decode(bytes)?;
+        let s = ScatterSketch::decode(bytes).map_err(AggregatorError::format("sketch"))?;
         let trace = s.covariance().map(|c| (0..s.dim() as usize).map(|i| c[i * s.dim() as usize + i]).sum::<f64>());
         Ok(json!({
             "kind": "sketch",
@@ -40,13 +41,13 @@ pub fn describe(bytes: &[u8]) -> anyhow::Result<Value> {
             "mean_head": s.mean().iter().take(8).collect::<Vec<_>>(),
         }))
     } else if magic == ARTIFACT_FRAME.magic {
-        let artifact = ProjectionArtifact::decode(bytes)?;
+        let artifact = ProjectionArtifact::decode(bytes).map_err(AggregatorError::format("projection artifact"))?;
         let mut value = serde_json::to_value(&artifact)?;
         value["kind"] = json!("projection artifact");
         value["model_id"] = json!(artifact.model_id.to_string());
         Ok(value)
     } else {
-        anyhow::bail!("unknown object: magic {:?}", String::from_utf8_lossy(magic))
+        Err(AggregatorError::UnknownObject(String::from_utf8_lossy(magic).into_owned()))
     }
 }
 

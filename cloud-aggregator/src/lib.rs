@@ -12,12 +12,17 @@
 //!   service; its [`ingest::auth`] and [`ingest::check`] are pure),
 //!   [`pipeline`] (sketch / merge / publish steps over storage), [`report`] (the
 //!   PCA and recognition pictures), [`run`] (the whole
-//!   job and its report), [`cli`] (the `aggregator` command line).
+//!   job and its report).
+//! * [`error`]: the one error of the steps over storage.
+//!
+//! The `aggregator` command line (clap, anyhow) is the binary's, not this library's.
+
+pub use error::AggregatorError;
 
 pub mod catalogue;
-pub mod cli;
 pub mod clock;
 pub mod eigen;
+pub mod error;
 pub mod estimate;
 pub mod finalize;
 pub mod head;

@@ -1,7 +1,9 @@
-//! `aggregator`: see [`fruits_aggregator::cli`].
+//! `aggregator`: the command line ([`cli`]) over the `fruits_aggregator` library.
+
+mod cli;
 
 use clap::Parser;
-use fruits_aggregator::cli::{Cli, execute};
+use cli::{Cli, execute};
 
 fn main() -> anyhow::Result<()> {
     keep_freed_memory();

@@ -1,19 +1,22 @@
 //! The map, reduce and publish steps over a [`Storage`], shared by `aggregator run`
-//! and the separate `sketch` / `merge` / `finalize` commands.
+//! and the separate `sketch` / `merge` / `finalize` commands: [`sketch_shards`],
+//! [`merge_sketches`] and the one [`publish`] step.
 
-use crate::finalize::Pca;
-use crate::head::LabelledSet;
+use crate::eigen::Solver;
+use crate::error::AggregatorError;
+use crate::finalize::{self, Pca, VarianceThreshold};
+use crate::head::{self, HeadMetrics, HeadTraining, LabelledSet};
 use crate::sketch::{BLOCK_ROWS, ScatterSketch, merge_in_fixed_tree};
 use crate::storage::Storage;
 use crate::validate::{self, Expected, Rejection};
-use anyhow::Context;
 use ed25519_dalek::SigningKey;
 use fruits_formats::ModelId;
 use fruits_formats::layout::{self, LATEST_MANIFEST};
 use fruits_formats::{ProjectionManifest, sign_artifact};
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
+use std::time::Instant;
 
 /// What happened to one shard.
 #[derive(Debug, Clone, Serialize)]
@@ -66,8 +69,8 @@ thread_local! {
 
 /// Keys of every shard under `prefix` that may be PCA input ([`layout::is_input_shard`]),
 /// sorted: a run never reads its own quarantine, so reruns over one bucket do not multiply it.
-pub fn list_shards(input: &dyn Storage, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let mut keys = input.list(prefix).context("listing shards")?;
+pub fn list_shards(input: &dyn Storage, prefix: &str) -> Result<Vec<String>, AggregatorError> {
+    let mut keys = input.list(prefix).map_err(AggregatorError::storage(format!("listing shards under {prefix:?}")))?;
     keys.retain(|k| layout::is_input_shard(k));
     Ok(keys)
 }
@@ -130,8 +133,8 @@ pub fn sketch_shards(
     expected: &Expected,
     quarantine_prefix: &str,
     progress: &ProgressBar,
-) -> anyhow::Result<SketchStage> {
-    let leaf = |i: usize| -> anyhow::Result<SketchStage> {
+) -> Result<SketchStage, AggregatorError> {
+    let leaf = |i: usize| -> Result<SketchStage, AggregatorError> {
         let key = &keys[i];
         let mut buffers = READ_BUFFERS.take();
         let read = input.get_into(key, &mut buffers.bytes);
@@ -160,7 +163,9 @@ pub fn sketch_shards(
         READ_BUFFERS.set(buffers);
         Ok(stage)
     };
-    let merge = |a: anyhow::Result<SketchStage>, b: anyhow::Result<SketchStage>| -> anyhow::Result<SketchStage> {
+    let merge = |a: Result<SketchStage, AggregatorError>,
+                 b: Result<SketchStage, AggregatorError>|
+     -> Result<SketchStage, AggregatorError> {
         let (mut a, b) = (a?, b?);
         a.sketch = merge_pair(a.sketch, b.sketch)?;
         a.outcomes.extend(b.outcomes);
@@ -184,7 +189,10 @@ fn sketch_shard(bytes: &[u8], expected: &Expected, block: &mut Vec<f32>) -> Resu
 }
 
 /// Merges two optional sketches (`None` is the empty sketch).
-pub fn merge_pair(a: Option<ScatterSketch>, b: Option<ScatterSketch>) -> anyhow::Result<Option<ScatterSketch>> {
+pub fn merge_pair(
+    a: Option<ScatterSketch>,
+    b: Option<ScatterSketch>,
+) -> Result<Option<ScatterSketch>, AggregatorError> {
     Ok(match (a, b) {
         (Some(mut a), Some(b)) => {
             a.merge(&b)?;
@@ -195,10 +203,14 @@ pub fn merge_pair(a: Option<ScatterSketch>, b: Option<ScatterSketch>) -> anyhow:
 }
 
 /// Merges stored sketches in the given order over the fixed tree.
-pub fn merge_sketches(blobs: &[Vec<u8>]) -> anyhow::Result<ScatterSketch> {
-    let leaf = |i: usize| ScatterSketch::decode(&blobs[i]).map(Some).with_context(|| format!("sketch #{i}"));
-    let merge = |a: anyhow::Result<Option<ScatterSketch>>, b: anyhow::Result<Option<ScatterSketch>>| merge_pair(a?, b?);
-    merge_in_fixed_tree(blobs.len(), &leaf, &merge).context("no sketches to merge")??.context("no sketches to merge")
+pub fn merge_sketches(blobs: &[Vec<u8>]) -> Result<ScatterSketch, AggregatorError> {
+    let leaf =
+        |i: usize| ScatterSketch::decode(&blobs[i]).map(Some).map_err(AggregatorError::format(format!("sketch #{i}")));
+    let merge = |a: Result<Option<ScatterSketch>, AggregatorError>,
+                 b: Result<Option<ScatterSketch>, AggregatorError>| { merge_pair(a?, b?) };
+    merge_in_fixed_tree(blobs.len(), &leaf, &merge)
+        .ok_or(AggregatorError::NoSketches)??
+        .ok_or(AggregatorError::NoSketches)
 }
 
 fn quarantine(
@@ -207,10 +219,10 @@ fn quarantine(
     key: &str,
     bytes: Option<&[u8]>,
     rejection: &Rejection,
-) -> anyhow::Result<RejectionRecord> {
+) -> Result<RejectionRecord, AggregatorError> {
     let copy = format!("{prefix}{key}");
     if let Some(bytes) = bytes {
-        output.put(&copy, bytes).with_context(|| format!("quarantining {key}"))?;
+        output.put(&copy, bytes).map_err(AggregatorError::storage(format!("quarantining {key}")))?;
     }
     let record = RejectionRecord {
         key: key.to_owned(),
@@ -218,7 +230,10 @@ fn quarantine(
         detail: rejection.to_string(),
         quarantined_as: bytes.map(|_| copy.clone()),
     };
-    output.put(&format!("{copy}.reason.json"), &serde_json::to_vec_pretty(&record)?)?;
+    let reason = format!("{copy}.reason.json");
+    output
+        .put(&reason, &serde_json::to_vec_pretty(&record)?)
+        .map_err(AggregatorError::storage(format!("writing {reason}")))?;
     tracing::warn!(key, reason = %rejection, "shard quarantined");
     Ok(record)
 }
@@ -226,11 +241,15 @@ fn quarantine(
 /// The second pass for the recognition head: the labelled rows of every valid
 /// full-embedding shard among `keys` (refused shards were quarantined by the first
 /// pass and are skipped here), in key order.
-pub fn labelled_rows(input: &dyn Storage, keys: &[String], expected: &Expected) -> anyhow::Result<LabelledSet> {
+pub fn labelled_rows(
+    input: &dyn Storage,
+    keys: &[String],
+    expected: &Expected,
+) -> Result<LabelledSet, AggregatorError> {
     let mut set = LabelledSet::new(expected.dim as usize);
     let mut buffers = ReadBuffers::default();
     for key in keys {
-        input.get_into(key, &mut buffers.bytes).with_context(|| format!("reading {key}"))?;
+        input.get_into(key, &mut buffers.bytes).map_err(AggregatorError::storage(format!("reading {key}")))?;
         if let Ok(shard) = validate::check_shard(&buffers.bytes, expected, std::mem::take(&mut buffers.values)) {
             set.add_shard(&shard);
             buffers.values = shard.into_parts().1;
@@ -239,34 +258,20 @@ pub fn labelled_rows(input: &dyn Storage, keys: &[String], expected: &Expected) 
     Ok(set)
 }
 
-/// The `source` of a projection whose head was trained on the labelled rows of
-/// `keys`: distinct from the same PCA without a head.
-pub fn source_with_head(source: &str, keys: &[String]) -> String {
-    let mut h = sha2::Sha256::new();
-    h.update(source.as_bytes());
-    h.update(b"head");
-    keys.iter().for_each(|k| h.update(k.as_bytes()));
-    hex::encode(h.finalize())
-}
-
-/// The version after the one `latest.json` names (1 for the first). Read, not listed:
-/// the aggregator's IAM role may read `models/projection/latest.json` but not list
-/// `models/` (deploy/policies/emr-instance.json).
-pub fn next_version(output: &dyn Storage) -> anyhow::Result<u32> {
-    let latest = match output.get(LATEST_MANIFEST) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(1),
-        Err(e) => return Err(e).context("reading the published latest.json"),
-    };
-    let value: serde_json::Value = serde_json::from_slice(&latest).context("latest.json is not JSON")?;
-    let version =
-        value["version"].as_u64().and_then(|v| u32::try_from(v).ok()).context("latest.json has no version")?;
-    Ok(version + 1)
+/// The published `latest.json`, if there is one. Read, not listed: the aggregator's IAM
+/// role may read `models/projection/latest.json` but not list `models/`
+/// (deploy/policies/emr-instance.json).
+fn read_latest(output: &dyn Storage) -> Result<Option<Latest>, AggregatorError> {
+    match output.get(LATEST_MANIFEST) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| AggregatorError::Latest(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AggregatorError::storage(format!("reading {LATEST_MANIFEST}"))(e)),
+    }
 }
 
 /// What `models/projection/latest.json` says: the signed manifest phones verify
 /// ([`ProjectionManifest`]) plus variance statistics for people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Latest {
     /// Version, key, size, sha256, signature, created, k and model id.
     #[serde(flatten)]
@@ -280,51 +285,140 @@ pub struct Latest {
     /// Share of variance of each component.
     pub explained_variance_ratio: Vec<f64>,
     /// Components needed for 90/95/99% of the variance.
-    pub components_for: Vec<crate::finalize::VarianceThreshold>,
-    /// What it was computed from ([`finalize_source`]): a `finalize` of the same
-    /// inputs finds it here and publishes nothing new.
+    pub components_for: Vec<VarianceThreshold>,
+    /// What it was computed from ([`publish`]): a publication of the same inputs finds
+    /// it here and publishes nothing new.
     pub source: String,
     /// The recognition head's training measurements, when the artifact carries one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub head: Option<crate::head::HeadMetrics>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadMetrics>,
 }
 
-/// Identifies a finalize's inputs: sha256 of the sketch's bytes, `k` and the solver.
-pub fn finalize_source(sketch_bytes: &[u8], k: u32, solver: crate::eigen::Solver) -> String {
+/// How [`publish`] turns a sketch into a publication.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// Components to publish.
+    pub k: u32,
+    /// Eigensolver.
+    pub solver: Solver,
+    /// Train a recognition head on the labelled rows, if any (`None`: never).
+    pub head: Option<HeadTraining>,
+    /// The publisher's key; `None` publishes unsigned (refused by phones).
+    pub signing_key: Option<SigningKey>,
+    /// The artifact's creation time, Unix milliseconds: the clock is the caller's, so the
+    /// same inputs at the same time give the same bytes.
+    pub created_unix_ms: u64,
+}
+
+/// The shards whose labelled rows train the head: `keys` of `input` (the sketch's shards).
+#[derive(Clone, Copy)]
+pub struct HeadRows<'a> {
+    /// Storage holding the shards.
+    pub input: &'a dyn Storage,
+    /// Their keys, in order.
+    pub keys: &'a [String],
+}
+
+/// What [`publish`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Publication {
+    /// The current `latest.json`.
+    pub latest: Latest,
+    /// `false` when the current projection already came from the same inputs (a retried
+    /// or resumed job): nothing was written.
+    pub new: bool,
+    /// Why labelled rows were seen but no head was published.
+    pub head_skipped: Option<String>,
+    /// Milliseconds of the eigendecomposition and artifact assembly.
+    pub finalize_ms: u64,
+    /// Milliseconds reading the labelled rows, training and calibrating the head.
+    pub head_ms: u64,
+    /// Milliseconds writing the artifact and `latest.json`.
+    pub publish_ms: u64,
+}
+
+/// The one publish step, of `aggregator run`, `aggregator finalize` and the emulator:
+/// sketch + options -> top-k components -> the head trained on `rows`' labelled rows (when
+/// asked and there are some; a head that cannot be trained is skipped with its reason) ->
+/// the artifact as `models/projection/v<next>.bin`, signed -> `latest.json` (artifact
+/// first, so `latest.json` never names a missing object). Nothing is written when the
+/// current projection came from the same sketch, k, solver and head rows. With no signing
+/// key the signature is empty: phones refuse such a publication, which is only for local
+/// experiments.
+pub fn publish(
+    output: &dyn Storage,
+    sketch: &ScatterSketch,
+    rows: Option<HeadRows<'_>>,
+    opts: &PublishOptions,
+) -> Result<Publication, AggregatorError> {
+    let ms = |since: Instant| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let head_start = Instant::now();
+    let mut source = source_of(&sketch.encode(), opts.k, opts.solver, None);
+    let labelled = match (&opts.head, rows) {
+        (Some(training), Some(rows)) => {
+            let expected = Expected { model_id: sketch.model_id(), dim: sketch.dim() };
+            let set = labelled_rows(rows.input, rows.keys, &expected)?;
+            if !set.is_empty() {
+                source = source_of(&sketch.encode(), opts.k, opts.solver, Some(rows.keys));
+            }
+            Some((set, training))
+        }
+        _ => None,
+    };
+    let mut head_ms = ms(head_start);
+    let published = read_latest(output)?;
+    if let Some(latest) = published.as_ref().filter(|l| l.source == source) {
+        let latest = latest.clone();
+        return Ok(Publication { latest, new: false, head_skipped: None, finalize_ms: 0, head_ms, publish_ms: 0 });
+    }
+    let version = match &published {
+        Some(latest) => {
+            latest.manifest.version.checked_add(1).ok_or(AggregatorError::Latest("version overflow".into()))?
+        }
+        None => 1,
+    };
+    let finalize_start = Instant::now();
+    let mut pca = finalize::finalize(sketch, opts.k, opts.solver, version, opts.created_unix_ms)?;
+    let finalize_ms = ms(finalize_start);
+    let mut head_skipped = None;
+    if let Some((set, training)) = labelled {
+        let train_start = Instant::now();
+        if let Err(e) = head::attach(&mut pca, &set, training) {
+            tracing::warn!(error = %e, "no recognition head published");
+            head_skipped = Some(e.to_string());
+        }
+        head_ms += ms(train_start);
+    }
+    let publish_start = Instant::now();
+    let latest = write_publication(output, &pca, opts.signing_key.as_ref(), source)?;
+    Ok(Publication { latest, new: true, head_skipped, finalize_ms, head_ms, publish_ms: ms(publish_start) })
+}
+
+/// Identifies a publication's inputs: sha256 of the sketch's bytes, `k`, the solver and,
+/// when a head is trained, the keys of its rows.
+fn source_of(sketch_bytes: &[u8], k: u32, solver: Solver, head_keys: Option<&[String]>) -> String {
     let mut h = sha2::Sha256::new();
     h.update(sketch_bytes);
     h.update(k.to_le_bytes());
     h.update(format!("{solver:?}").as_bytes());
+    if let Some(keys) = head_keys {
+        h.update(b"head");
+        keys.iter().for_each(|k| h.update(k.as_bytes()));
+    }
     hex::encode(h.finalize())
 }
 
-/// The published `latest.json` if it was computed from `source` (a retried or
-/// resumed finalize), else `None`.
-pub fn published_from(output: &dyn Storage, source: &str) -> anyhow::Result<Option<serde_json::Value>> {
-    match output.get(LATEST_MANIFEST) {
-        Ok(bytes) => {
-            let latest: serde_json::Value = serde_json::from_slice(&bytes).context("latest.json is not JSON")?;
-            Ok((latest["source"] == source).then_some(latest))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).context("reading the published latest.json"),
-    }
-}
-
-/// Writes the artifact as `models/projection/v<version>.bin`, then `latest.json`
-/// (artifact first, so `latest.json` never names a missing object). With no
-/// signing key the signature is empty: phones refuse such a publication, which is
-/// only for local experiments.
-pub fn publish(
+/// Writes the artifact, then `latest.json`.
+fn write_publication(
     output: &dyn Storage,
     pca: &Pca,
     signing_key: Option<&SigningKey>,
     source: String,
-) -> anyhow::Result<Latest> {
+) -> Result<Latest, AggregatorError> {
     let a = &pca.artifact;
-    let bytes = a.encode()?;
     let key = layout::projection_key(a.version);
-    output.put(&key, &bytes).with_context(|| format!("writing {key}"))?;
+    let bytes = a.encode().map_err(AggregatorError::format(key.clone()))?;
+    output.put(&key, &bytes).map_err(AggregatorError::storage(format!("writing {key}")))?;
     let created = crate::clock::iso8601(a.created_unix_ms);
     let manifest = match signing_key {
         Some(signing_key) => sign_artifact(&bytes, a, &key, &created, signing_key),
@@ -345,7 +439,9 @@ pub fn publish(
         source,
         head: pca.head.clone(),
     };
-    output.put(LATEST_MANIFEST, &serde_json::to_vec_pretty(&latest)?)?;
+    output
+        .put(LATEST_MANIFEST, &serde_json::to_vec_pretty(&latest)?)
+        .map_err(AggregatorError::storage(format!("writing {LATEST_MANIFEST}")))?;
     Ok(latest)
 }
 

@@ -4,13 +4,12 @@
 
 use crate::clock;
 use crate::eigen::Solver;
-use crate::finalize::{self, VarianceThreshold};
-use crate::head::{self, HeadTraining};
-use crate::pipeline::{self, Latest, RejectionRecord};
+use crate::error::AggregatorError;
+use crate::finalize::VarianceThreshold;
+use crate::pipeline::{self, HeadRows, Latest, PublishOptions, RejectionRecord};
 use crate::storage::Storage;
 use crate::validate::Expected;
-use anyhow::Context;
-use fruits_formats::ModelId;
+use fruits_formats::{ModelId, layout};
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -21,18 +20,12 @@ use std::time::Instant;
 pub struct RunOptions {
     /// Key prefix of the shards in the input storage (`""` for all).
     pub input_prefix: String,
-    /// Components to publish.
-    pub k: u32,
-    /// Eigensolver.
-    pub solver: Solver,
-    /// The model every shard must come from; by default the first valid shard's.
+    /// The model every shard must come from; by default the one most rows carry.
     pub model_id: Option<ModelId>,
     /// The run's name, used in `runs/<run>/` and `quarantine/<run>/`.
     pub run_id: String,
-    /// The publisher's key; `None` publishes unsigned (refused by phones).
-    pub signing_key: Option<ed25519_dalek::SigningKey>,
-    /// Train a recognition head on the labelled rows, if any (`None`: never).
-    pub head: Option<HeadTraining>,
+    /// How the merged sketch is published (the head is trained on the run's shards).
+    pub publish: PublishOptions,
 }
 
 /// Milliseconds spent in each phase.
@@ -83,6 +76,9 @@ pub struct Report {
     pub components_for: Vec<VarianceThreshold>,
     /// What was published (none when no shard was accepted).
     pub published: Option<Latest>,
+    /// Whether this run published a new version (not when the current one came from the
+    /// same shards and options).
+    pub published_new: bool,
     /// Why labelled rows were seen but no head was published.
     pub head_skipped: Option<String>,
 }
@@ -98,7 +94,7 @@ pub fn run(
     output: &dyn Storage,
     opts: &RunOptions,
     progress: &ProgressBar,
-) -> anyhow::Result<Report> {
+) -> Result<Report, AggregatorError> {
     let start = Instant::now();
     let started = clock::iso8601(clock::now_unix_ms());
     let keys = pipeline::list_shards(input, &opts.input_prefix)?;
@@ -106,7 +102,7 @@ pub fn run(
     let expected = pipeline::expectation(input, &keys, opts.model_id);
     progress.set_length(keys.len() as u64);
     let sketch_start = Instant::now();
-    let quarantine = format!("quarantine/{}/", opts.run_id);
+    let quarantine = layout::quarantine_prefix(&opts.run_id);
     // With no valid shard at all, every shard is refused against an impossible model.
     let against = expected.unwrap_or(Expected { model_id: ModelId([0; 32]), dim: 0 });
     let stage = pipeline::sketch_shards(input, output, &keys, &against, &quarantine, progress)?;
@@ -128,41 +124,31 @@ pub fn run(
         rows,
         timings: Timings { list_ms, sketch_ms, ..Timings::default() },
         sketch_rows_per_second: rows as f64 / sketch_start.elapsed().as_secs_f64().max(1e-9),
-        solver: match opts.solver {
+        solver: match opts.publish.solver {
             Solver::Exact => "exact".into(),
             Solver::Randomized { seed } => format!("randomized(seed={seed})"),
         },
         components_for: Vec::new(),
         published: None,
+        published_new: false,
         head_skipped: None,
     };
-    let outcome = stage.sketch.context("no shard was accepted").and_then(|sketch| {
-        let finalize_start = Instant::now();
-        let version = pipeline::next_version(output)?;
-        let mut pca = finalize::finalize(&sketch, opts.k, opts.solver, version, clock::now_unix_ms())?;
-        report.timings.finalize_ms = ms(finalize_start);
-        let head_start = Instant::now();
-        let mut source = pipeline::finalize_source(&sketch.encode(), opts.k, opts.solver);
-        if let (Some(training), Some(expected)) = (&opts.head, &expected) {
-            let set = pipeline::labelled_rows(input, &keys, expected)?;
-            match head::attach(&mut pca, &set, training) {
-                Ok(true) => source = pipeline::source_with_head(&source, &keys),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "no recognition head published");
-                    report.head_skipped = Some(e.to_string());
-                }
-            }
-        }
-        report.timings.head_ms = ms(head_start);
-        let publish_start = Instant::now();
-        report.published = Some(pipeline::publish(output, &pca, opts.signing_key.as_ref(), source)?);
-        report.timings.publish_ms = ms(publish_start);
-        report.components_for = pca.components_for;
+    let outcome = stage.sketch.ok_or(AggregatorError::NoShardAccepted).and_then(|sketch| {
+        let rows = HeadRows { input, keys: &keys };
+        let publication = pipeline::publish(output, &sketch, Some(rows), &opts.publish)?;
+        report.timings.finalize_ms = publication.finalize_ms;
+        report.timings.head_ms = publication.head_ms;
+        report.timings.publish_ms = publication.publish_ms;
+        report.components_for = publication.latest.components_for.clone();
+        report.head_skipped = publication.head_skipped;
+        report.published_new = publication.new;
+        report.published = Some(publication.latest);
         Ok(())
     });
     report.timings.total_ms = ms(start);
-    let key = format!("runs/{}/report.json", opts.run_id);
-    output.put(&key, &serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {key}"))?;
+    let key = layout::run_report_key(&opts.run_id);
+    output
+        .put(&key, &serde_json::to_vec_pretty(&report)?)
+        .map_err(AggregatorError::storage(format!("writing {key}")))?;
     outcome.map(|()| report)
 }

@@ -1,7 +1,7 @@
 //! The mergeable PCA sketch: row count, mean and exact centred scatter matrix.
 //!
 //! # Why this algorithm
-//! Measured before any code (docs/DESIGN.md, "PCA: facts measured before any code"):
+//! Measured before any code (`../shared/DESIGN.md`, "PCA: facts measured before any code"):
 //! a single-pass randomized Nystrom sketch with 160 columns missed the top-10
 //! subspace by 1.7 degrees on real fruit embeddings and 4.3 degrees on synthetic ones
 //! (variances off 1.7% and 6.8%), because these spectra decay slowly. For

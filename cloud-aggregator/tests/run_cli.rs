@@ -1,12 +1,13 @@
 //! `aggregator` end to end: synth, run with every kind of bad shard, inspect, and
-//! the sketch / merge / finalize composition.
+//! the sketch / merge / finalize composition, which publishes the bytes `run` does.
 
 mod common;
 
 use common::*;
 use fruits_formats::codec::{open_frame, seal_frame};
+use fruits_formats::shard::Push;
 use fruits_formats::shard::SHARD_FRAME;
-use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardHeader, codec};
+use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardBuilder, ShardHeader, codec, layout};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -164,13 +165,34 @@ fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
     assert!(worst_component_diff(&components(&exact), &components(&artifact)) < 1e-5);
 }
 
+/// Labelled shards of two classes apart (the head has something to learn), written under
+/// `input` in the storage layout.
+fn write_labelled_shards(input: &Path) {
+    let model = ModelId::of_bytes(b"compose");
+    let rows = fruits_aggregator::synth::Synthetic::new(DIM as usize, 1).rows(800, 2);
+    for (i, chunk) in rows.chunks(200 * DIM as usize).enumerate() {
+        let mut batch = ShardBuilder::new(model, DIM, Encoding::F32, format!("dev-{}", i % 2));
+        for (r, row) in chunk.chunks(DIM as usize).enumerate() {
+            let (label, shift) = if r % 2 == 0 { ("Apple", 3.0) } else { ("Pear", -3.0) };
+            let row: Vec<f32> = row.iter().enumerate().map(|(c, v)| if c < 4 { v + shift } else { *v }).collect();
+            assert_eq!(batch.push(&row, Some(label), 7).unwrap(), Push::Added);
+        }
+        let path = input.join(layout::incoming_key(&format!("dev-{}", i % 2), &format!("b{i}")));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, batch.finish(format!("b{i}")).unwrap().encode()).unwrap();
+    }
+}
+
 #[test]
-fn sketch_merge_finalize_compose_like_run() {
+fn sketch_merge_finalize_publish_the_very_bytes_of_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (input, output) = (tmp.path().join("in"), tmp.path().join("out"));
-    ok(&["synth", "--rows", "2000", "--dim", "64", "--shards", "4", "--out", input.to_str().unwrap()]);
+    let (input, composed_out, run_out) = (tmp.path().join("in"), tmp.path().join("composed"), tmp.path().join("run"));
+    write_labelled_shards(&input);
+    let key = tmp.path().join("publisher.key");
+    ok(&["keygen", "--out", key.to_str().unwrap()]);
     let keys: Vec<String> =
         walk(&input).iter().map(|p| p.strip_prefix(&input).unwrap().to_str().unwrap().to_owned()).collect();
+    assert_eq!(keys.len(), 4);
     let part = |name: &str, keys: &[String]| {
         let out = tmp.path().join(name);
         let mut args = vec![
@@ -178,7 +200,7 @@ fn sketch_merge_finalize_compose_like_run() {
             "--input",
             input.to_str().unwrap(),
             "--output",
-            output.to_str().unwrap(),
+            composed_out.to_str().unwrap(),
             "--run-id",
             "s",
             "--out",
@@ -192,21 +214,36 @@ fn sketch_merge_finalize_compose_like_run() {
     let merged = tmp.path().join("all.sketch");
     ok(&["merge", "--out", merged.to_str().unwrap(), b.to_str().unwrap(), a.to_str().unwrap()]);
     let inspected: Value = serde_json::from_str(&ok(&["inspect", merged.to_str().unwrap(), "--json"])).unwrap();
-    assert_eq!((inspected["kind"].as_str(), inspected["rows"].as_u64()), (Some("sketch"), Some(2000)));
-    let finalize = ["finalize", "--sketch", merged.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "4"];
+    assert_eq!((inspected["kind"].as_str(), inspected["rows"].as_u64()), (Some("sketch"), Some(800)));
+    let publish = ["--k", "4", "--signing-key", key.to_str().unwrap(), "--created-unix-ms", "1700000000000"];
+    let mut finalize =
+        vec!["finalize", "--sketch", merged.to_str().unwrap(), "--output", composed_out.to_str().unwrap()];
+    finalize.extend(["--input", input.to_str().unwrap()]);
+    finalize.extend(publish);
     let first: Value = serde_json::from_str(&ok(&finalize)).unwrap();
+    assert!(first["head"]["classes"] == 2, "the head was trained: {first}");
     // A retried finalize of the same sketch publishes nothing new.
     let again: Value = serde_json::from_str(&ok(&finalize)).unwrap();
     assert_eq!((first["version"].as_u64(), &first), (Some(1), &again));
-    assert!(!output.join("models/projection/v2.bin").exists());
-    ok(&["run", "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--k", "4", "--run-id", "r"]);
-    let read = |v: u32| {
-        ProjectionArtifact::decode(&std::fs::read(output.join(format!("models/projection/v{v}.bin"))).unwrap()).unwrap()
-    };
-    let (composed, run) = (read(1), read(2));
-    // The same tree over the same sorted keys: the very same numbers.
-    assert_eq!(composed.components, run.components);
-    assert_eq!(composed.mean, run.mean);
+    assert!(!composed_out.join(layout::projection_key(2)).exists());
+
+    let mut run = vec!["run", "--input", input.to_str().unwrap(), "--output", run_out.to_str().unwrap()];
+    run.extend(["--run-id", "r"]);
+    run.extend(publish);
+    let report: Value = serde_json::from_str(&ok(&run)).unwrap();
+    assert_eq!(report["published_new"], true);
+    // The same tree over the same sorted keys, the same head rows, key and time: the one
+    // publish step gives the same bytes on both paths.
+    let read = |dir: &Path, key: &str| std::fs::read(dir.join(key)).unwrap();
+    let artifact = read(&run_out, &layout::projection_key(1));
+    assert_eq!(read(&composed_out, &layout::projection_key(1)), artifact, "artifact bytes");
+    assert_eq!(read(&composed_out, layout::LATEST_MANIFEST), read(&run_out, layout::LATEST_MANIFEST), "latest.json");
+    assert!(ProjectionArtifact::decode(&artifact).unwrap().head.is_some());
+
+    // And `run` over what `finalize` published finds it current: nothing new.
+    run[4] = composed_out.to_str().unwrap();
+    let rerun: Value = serde_json::from_str(&ok(&run)).unwrap();
+    assert_eq!((rerun["published_new"].as_bool(), rerun["published"]["version"].as_u64()), (Some(false), Some(1)));
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

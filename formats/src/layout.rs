@@ -7,7 +7,7 @@
 //! incoming/<device>/<batch>.shard                 full embeddings: the PCA's input
 //! codes/v<projection>/<device>/<batch>.shard      projected codes, kept apart
 //! models/projection/v<n>.bin, models/projection/latest.json  published projections
-//! runs/<run>/, quarantine/<run>/, reports/<run>/             the aggregator's own output
+//! runs/<run>/report.json, quarantine/<run>/, reports/<run>/  the aggregator's own output
 //! ```
 //!
 //! A batch's identity is its device and batch id alone: nothing of the device's clock is in
@@ -24,8 +24,23 @@ pub const INCOMING_PREFIX: &str = "incoming/";
 /// Projected codes uploaded by phones after a sync (not PCA input).
 pub const CODES_PREFIX: &str = "codes/";
 
+/// Everything published for phones (read-only to them, through ingest).
+pub const MODELS_PREFIX: &str = "models/";
+
 /// Published projection artifacts and their signed manifest.
 pub const PROJECTION_PREFIX: &str = "models/projection/";
+
+/// Copies of the shards a run refused, with their reasons.
+pub const QUARANTINE_PREFIX: &str = "quarantine/";
+
+/// A run's own state: its report and, on EMR, its partial sketches.
+pub const RUNS_PREFIX: &str = "runs/";
+
+/// The PCA and recognition reports.
+pub const REPORTS_PREFIX: &str = "reports/";
+
+/// The signed manifest's file name under [`PROJECTION_PREFIX`].
+pub const LATEST_FILE: &str = "latest.json";
 
 /// The signed manifest naming the current projection, as stored and as served over HTTP.
 pub const LATEST_MANIFEST: &str = "models/projection/latest.json";
@@ -33,11 +48,14 @@ pub const LATEST_MANIFEST: &str = "models/projection/latest.json";
 /// Top-level prefixes that are never PCA input, even when the aggregator reads and writes
 /// one bucket: its own output (quarantined copies, run state, published models, reports) and
 /// the phones' projected codes.
-pub const NOT_INPUT_PREFIXES: [&str; 5] = ["quarantine/", "runs/", "models/", "reports/", CODES_PREFIX];
+pub const NOT_INPUT_PREFIXES: [&str; 5] = [QUARANTINE_PREFIX, RUNS_PREFIX, MODELS_PREFIX, REPORTS_PREFIX, CODES_PREFIX];
 
 /// The route serving published files under their storage keys (`/` + [`PROJECTION_PREFIX`]
 /// + file), in the router's `{parameter}` syntax: phones fetch `/` + [`LATEST_MANIFEST`].
 pub const MODEL_FILE_ROUTE: &str = "/models/projection/{file}";
+
+/// The manifest's short route (an alias of `/` + [`LATEST_MANIFEST`]).
+pub const LATEST_ALIAS_ROUTE: &str = "/models/latest.json";
 
 /// The upload route, in the router's `{parameter}` syntax.
 pub const BATCH_ROUTE: &str = "/v1/batches/{batch_id}";
@@ -76,6 +94,32 @@ pub fn projection_key(version: u32) -> String {
     format!("{PROJECTION_PREFIX}v{version}.bin")
 }
 
+/// The file name of a published key directly under [`PROJECTION_PREFIX`] (what a phone
+/// fetches and installs), or `None` for any other key.
+pub fn projection_file(key: &str) -> Option<&str> {
+    key.strip_prefix(PROJECTION_PREFIX).filter(|name| !name.is_empty() && !name.contains('/') && !name.contains(".."))
+}
+
+/// Where run `run` copies the shards it refuses.
+pub fn quarantine_prefix(run: &str) -> String {
+    format!("{QUARANTINE_PREFIX}{run}/")
+}
+
+/// Where the parallel tasks of run `run` (Spark on EMR) keep their partial sketches.
+pub fn run_sketches_prefix(run: &str) -> String {
+    format!("{RUNS_PREFIX}{run}/sketches/")
+}
+
+/// The report of run `run` (`aggregator run`'s JSON).
+pub fn run_report_key(run: &str) -> String {
+    format!("{RUNS_PREFIX}{run}/report.json")
+}
+
+/// The file `name` of report `run` (`aggregator report`).
+pub fn report_key(run: &str, name: &str) -> String {
+    format!("{REPORTS_PREFIX}{run}/{name}")
+}
+
 /// Whether `key` may be PCA input: a shard outside [`NOT_INPUT_PREFIXES`].
 pub fn is_input_shard(key: &str) -> bool {
     key.ends_with(SHARD_SUFFIX) && !NOT_INPUT_PREFIXES.iter().any(|p| key.starts_with(p))
@@ -90,7 +134,17 @@ mod tests {
         assert_eq!(incoming_key("d", "b"), "incoming/d/b.shard");
         assert_eq!(codes_key(3, "d", "b"), "codes/v3/d/b.shard");
         assert_eq!(projection_key(2), "models/projection/v2.bin");
-        assert!(LATEST_MANIFEST.starts_with(PROJECTION_PREFIX));
+        assert_eq!(projection_file(&projection_key(2)), Some("v2.bin"));
+        assert_eq!(projection_file("models/projection/../x"), None);
+        assert_eq!(projection_file("models/other/v2.bin"), None);
+        assert_eq!(device_batch_key("d", "b"), "d/b.shard");
+        assert_eq!(codes_prefix(3), "codes/v3/");
+        assert_eq!(quarantine_prefix("r1"), "quarantine/r1/");
+        assert_eq!(run_report_key("r1"), "runs/r1/report.json");
+        assert_eq!(run_sketches_prefix("r1"), "runs/r1/sketches/");
+        assert_eq!(report_key("r1", "index.html"), "reports/r1/index.html");
+        assert_eq!(LATEST_ALIAS_ROUTE, "/models/latest.json");
+        assert_eq!(LATEST_MANIFEST, format!("{PROJECTION_PREFIX}{LATEST_FILE}"));
         assert_eq!(BATCH_ROUTE.replace("{batch_id}", "b1"), batch_path("b1"));
         assert_eq!(MODEL_FILE_ROUTE.replace("{file}", "latest.json"), format!("/{LATEST_MANIFEST}"));
         assert!(is_input_shard(&incoming_key("d", "b")));

@@ -22,8 +22,8 @@ pub struct EmbedderOptions {
     pub optimize: bool,
     /// A directory for the plan cache (see `plan_cache.rs`): the first load
     /// stores the decluttered graph there (in the background) and later loads
-    /// skip the ONNX model, cutting the cold start by a third
-    /// (BENCHMARKS.md). `None`: always build from the ONNX model.
+    /// skip the ONNX model and its declutter, a shorter cold start (BENCHMARKS.md,
+    /// "Embedding on the device"). `None`: always build from the ONNX model.
     pub plan_cache_dir: Option<PathBuf>,
 }
 

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 /// Convenience alias for results of this crate.
 pub type Result<T, E = EmbedError> = std::result::Result<T, E>;
 
-/// Everything that can go wrong between photo bytes and an embedding.
+/// Everything that can go wrong between photo bytes and an embedding. Exhaustive on
+/// purpose: the SDK maps every variant onto its public error by name, so a new variant
+/// does not compile until it is mapped.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum EmbedError {
     /// The input held zero bytes.
     #[error("input is empty (0 bytes)")]

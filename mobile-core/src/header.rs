@@ -33,6 +33,17 @@ impl ImageFormat {
     }
 }
 
+/// File-name extensions of the formats the engine decodes (lower case): what a walk of a
+/// photo folder picks up.
+pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "gif", "bmp"];
+
+/// Whether `path` names a file of a format the engine decodes, by its extension (any case).
+pub fn has_image_extension(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
 /// What the header says about an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderInfo {

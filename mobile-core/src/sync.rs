@@ -148,9 +148,8 @@ impl ModelSync {
                 return Err(SyncError::Rollback { offered: manifest.version, installed: v });
             }
             _ => {
-                let name =
-                    manifest.key.strip_prefix("models/projection/").filter(|n| !n.contains('/') && !n.contains(".."));
-                name.ok_or_else(|| SyncError::BadKey(manifest.key.clone()))?;
+                fruits_formats::layout::projection_file(&manifest.key)
+                    .ok_or_else(|| SyncError::BadKey(manifest.key.clone()))?;
                 let response = self.client.get(self.url(&manifest.key)).send().map_err(http)?;
                 if !response.status().is_success() {
                     return Err(SyncError::Http(format!("{}: HTTP {}", manifest.key, response.status())));

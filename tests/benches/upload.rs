@@ -175,7 +175,7 @@ fn ingest_throughput() -> serde_json::Value {
             .cloned()
     };
     let (direct, ours) = (best(|r| &r.0).expect("runs"), best(|r| &r.1).expect("runs"));
-    let objects = s3.list("incoming/").expect("list").len();
+    let objects = s3.list(fruits_formats::layout::INCOMING_PREFIX).expect("list").len();
     let embeddings = DEVICES * BATCHES_PER_DEVICE * ROWS_PER_SHARD as usize;
     serde_json::json!({
         "devices": DEVICES,

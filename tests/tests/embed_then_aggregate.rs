@@ -1,13 +1,17 @@
 //! The system's spine, end to end on the embedded default (local directories):
 //! real fruit photos in the Fruits-360 layout -> `fruits embed --format shard` ->
-//! `aggregator run` (with a corrupt shard among the good ones) -> a projection
+//! the aggregator's `run` job (with a corrupt shard among the good ones) -> a projection
 //! artifact and a run report that agree with the shards.
 
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use fruits_aggregator::eigen::Solver;
+use fruits_aggregator::pipeline::PublishOptions;
+use fruits_aggregator::run::{RunOptions, run};
+use fruits_aggregator::storage::LocalDir;
 use fruits_e2e::repo_root;
-use fruits_formats::{ProjectionArtifact, Shard};
+use fruits_formats::{ProjectionArtifact, Shard, layout};
 
 /// A Fruits-360-style `Training/<Class>/<photo>.png` tree of the real photos.
 fn fruits360_tree(root: &Path) -> usize {
@@ -88,31 +92,31 @@ fn photos_embedded_into_shards_are_aggregated_into_a_projection_and_a_report() {
     std::fs::write(shards.join("desktop/truncated.shard"), &bytes[..bytes.len() / 2]).unwrap();
 
     let out = tmp.path().join("store");
-    let run = fruits_aggregator::cli::Cli::try_parse_from([
-        "aggregator".as_ref(),
-        "run".as_ref(),
-        "--input".as_ref(),
-        out.as_os_str(),
-        "--output".as_ref(),
-        out.as_os_str(),
-        "--k".as_ref(),
-        "5".as_ref(),
-        "--run-id".as_ref(),
-        "e2e".as_ref(),
-    ])
-    .unwrap();
-    fruits_aggregator::cli::execute(run).unwrap();
+    let store = LocalDir::new(&out);
+    let opts = RunOptions {
+        input_prefix: String::new(),
+        model_id: None,
+        run_id: "e2e".into(),
+        publish: PublishOptions {
+            k: 5,
+            solver: Solver::Randomized { seed: 0 },
+            head: None,
+            signing_key: None,
+            created_unix_ms: 1,
+        },
+    };
+    run(&store, &store, &opts, &indicatif::ProgressBar::hidden()).unwrap();
 
-    let report = read_json(&out.join("runs/e2e/report.json"));
+    let report = read_json(&out.join(layout::run_report_key("e2e")));
     assert_eq!(report["shards_read"], good.len() + 1);
     assert_eq!(report["shards_accepted"], good.len());
     assert_eq!(report["shards_rejected"], 1);
     assert_eq!(report["rows"], photos);
-    assert!(out.join("quarantine/e2e/incoming/desktop/truncated.shard").exists());
+    assert!(out.join(layout::quarantine_prefix("e2e")).join(layout::incoming_key("desktop", "truncated")).exists());
 
-    let latest = read_json(&out.join("models/projection/latest.json"));
+    let latest = read_json(&out.join(layout::LATEST_MANIFEST));
     assert_eq!(latest["version"], 1);
-    let artifact = ProjectionArtifact::decode(&std::fs::read(out.join("models/projection/v1.bin")).unwrap()).unwrap();
+    let artifact = ProjectionArtifact::decode(&std::fs::read(out.join(layout::projection_key(1))).unwrap()).unwrap();
     assert_eq!(artifact.rows, photos as u64);
     assert_eq!(artifact.k, 5);
     assert_eq!(artifact.model_id, decoded[0].header().model_id);

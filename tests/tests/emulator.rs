@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use fruits_aggregator::storage::{LocalDir, Storage};
-use fruits_cli::emulate::{self, EmulateConfig, list_photos, photos_for};
 use fruits_core::client::ModelSource;
 use fruits_e2e::{fruits360_tree, repo_root};
-use fruits_formats::Shard;
+use fruits_formats::{Shard, layout};
+use fruits_sim::emulate::{self, EmulateConfig, list_photos, photos_for};
 
 const PHONES: usize = 20;
 const BEFORE: usize = 3;
@@ -59,8 +59,8 @@ fn twenty_phones_upload_exactly_once_and_end_on_the_latest_projection() {
     // Exactly once, row for row: each phone's stored labels are the photos it took.
     let photos = list_photos(&config.dataset).unwrap();
     let store = LocalDir::new(config.workdir.join("store"));
-    let embeddings = stored_labels(&store, "incoming/");
-    let codes = stored_labels(&store, "codes/v1/");
+    let embeddings = stored_labels(&store, layout::INCOMING_PREFIX);
+    let codes = stored_labels(&store, &layout::codes_prefix(1));
     for (i, p) in report.phones.iter().enumerate() {
         let taken = |start, count| {
             let mut labels: Vec<String> =

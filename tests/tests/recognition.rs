@@ -11,13 +11,14 @@ use std::sync::OnceLock;
 
 use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::head::{self, HeadOptions, HeadTraining, LabelledSet};
+use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::{LocalDir, Storage};
-use fruits_cli::dataset::{self, BuildOptions, LabelledImage, plan::Side};
 use fruits_core::recognizer::Recognizer;
 use fruits_core::{Embedder, EmbedderOptions};
 use fruits_e2e::repo_root;
-use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardHeader};
+use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardHeader, layout};
+use fruits_sim::dataset::{self, BuildOptions, LabelledImage, plan::Side};
 
 /// Embeddings of a set of images, with their classes.
 struct Embedded {
@@ -76,16 +77,19 @@ fn labelled_shard(model: ModelId, set: &Embedded, batch: usize, rows: std::ops::
 
 fn aggregate(store: &LocalDir, model: ModelId, k: u32, run_id: &str) -> fruits_aggregator::run::Report {
     let opts = RunOptions {
-        input_prefix: "incoming/".into(),
-        k,
-        solver: Solver::Randomized { seed: 0 },
+        input_prefix: layout::INCOMING_PREFIX.into(),
         model_id: Some(model),
         run_id: run_id.into(),
-        signing_key: None,
-        head: Some(HeadTraining {
-            options: HeadOptions::default(),
-            catalogue: fruits_aggregator::catalogue::bundled().unwrap(),
-        }),
+        publish: PublishOptions {
+            k,
+            solver: Solver::Randomized { seed: 0 },
+            head: Some(HeadTraining {
+                options: HeadOptions::default(),
+                catalogue: fruits_aggregator::catalogue::bundled().unwrap(),
+            }),
+            signing_key: None,
+            created_unix_ms: 1,
+        },
     };
     run(store, store, &opts, &indicatif::ProgressBar::hidden()).unwrap()
 }

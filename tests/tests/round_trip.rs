@@ -5,6 +5,7 @@
 
 use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::ingest::{Ingest, check::Policy};
+use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::Storage;
 use fruits_aggregator::synth::Synthetic;
@@ -12,7 +13,7 @@ use fruits_core::queue::{QueueConfig, UploadQueue};
 use fruits_core::sync::{ModelSync, SyncConfig, SyncError, SyncOutcome};
 use fruits_core::uploader::{Backoff, Uploader, UploaderConfig};
 use fruits_e2e::{garage, start_ingest};
-use fruits_formats::{Encoding, ModelId};
+use fruits_formats::{Encoding, ModelId, layout};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -83,20 +84,23 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     );
     // A retry of an acknowledged batch (same batch id, same bytes) is stored once.
     uploaders[0].upload(&first_batch).unwrap();
-    let keys = s3.list("incoming/").unwrap();
+    let keys = s3.list(layout::INCOMING_PREFIX).unwrap();
     assert_eq!(keys.len(), batches, "one object per batch: {keys:?}");
-    assert!(keys.iter().all(|k| k.starts_with("incoming/dev-")));
+    assert!(keys.iter().all(|k| k.starts_with(&format!("{}dev-", layout::INCOMING_PREFIX))));
 
     // Cloud: aggregate on S3 and publish a signed projection.
     let signing = fruits_aggregator::signing::keygen(&device_root.path().join("publisher.key")).unwrap();
     let opts = RunOptions {
-        input_prefix: "incoming/".into(),
-        k: 4,
-        solver: Solver::Randomized { seed: 0 },
+        input_prefix: layout::INCOMING_PREFIX.into(),
         model_id: Some(model),
         run_id: "e2e".into(),
-        signing_key: Some(signing.clone()),
-        head: None,
+        publish: PublishOptions {
+            k: 4,
+            solver: Solver::Randomized { seed: 0 },
+            head: None,
+            signing_key: Some(signing.clone()),
+            created_unix_ms: 1,
+        },
     };
     let report = run(&*s3, &*s3, &opts, &indicatif::ProgressBar::hidden()).unwrap();
     assert_eq!(report.rows, (DEVICES * ROWS_PER_DEVICE) as u64);
@@ -115,7 +119,7 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     let embedding = synthetic.rows(1, 999);
     let codes = projector.project(&embedding).unwrap();
     assert_eq!(codes.len(), 4);
-    let published = fruits_formats::ProjectionArtifact::decode(&s3.get("models/projection/v1.bin").unwrap()).unwrap();
+    let published = fruits_formats::ProjectionArtifact::decode(&s3.get(&layout::projection_key(1)).unwrap()).unwrap();
     assert_eq!(codes, published.project(&embedding));
 
     // Phones now upload k-wide f16 codes tagged with the projection version, from a
@@ -134,10 +138,10 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     }
     let code_batch_bytes = codes_queue.next_batch().unwrap().unwrap().shard.len();
     assert_eq!(uploaders[0].flush(&mut codes_queue).unwrap(), 2);
-    let code_keys = s3.list("codes/").unwrap();
+    let code_keys = s3.list(layout::CODES_PREFIX).unwrap();
     assert_eq!(code_keys.len(), 2);
-    assert!(code_keys.iter().all(|k| k.starts_with("codes/v1/dev-0/")), "{code_keys:?}");
-    assert_eq!(s3.list("incoming/").unwrap().len(), batches, "codes never mix with embeddings");
+    assert!(code_keys.iter().all(|k| k.starts_with(&format!("{}dev-0/", layout::codes_prefix(1)))), "{code_keys:?}");
+    assert_eq!(s3.list(layout::INCOMING_PREFIX).unwrap().len(), batches, "codes never mix with embeddings");
     let embedding_batch_bytes = s3.get(&keys[0]).unwrap().len();
     assert!(code_batch_bytes * 4 < embedding_batch_bytes, "{code_batch_bytes} vs {embedding_batch_bytes} bytes");
 
@@ -154,22 +158,24 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
             .unwrap();
     assert!(matches!(forged.sync_model(), Err(SyncError::Verify(_))));
 
-    // The aggregator publishes v2; a tampered, then a truncated copy of it on the
-    // server is refused and v1 stays installed and in use.
-    let report =
-        run(&*s3, &*s3, &RunOptions { run_id: "e2e-2".into(), ..opts }, &indicatif::ProgressBar::hidden()).unwrap();
+    // The aggregator publishes v2 (another solver seed: new inputs, where the same ones
+    // would publish nothing); a tampered, then a truncated copy of it on the server is
+    // refused and v1 stays installed and in use.
+    let publish = PublishOptions { solver: Solver::Randomized { seed: 1 }, ..opts.publish.clone() };
+    let second = RunOptions { run_id: "e2e-2".into(), publish, ..opts };
+    let report = run(&*s3, &*s3, &second, &indicatif::ProgressBar::hidden()).unwrap();
     assert_eq!(report.rows, (DEVICES * ROWS_PER_DEVICE) as u64);
-    let v2 = s3.get("models/projection/v2.bin").unwrap();
+    let v2 = s3.get(&layout::projection_key(2)).unwrap();
     let mut tampered = v2.clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x40;
     for bad in [tampered, v2[..v2.len() - 7].to_vec()] {
-        s3.put("models/projection/v2.bin", &bad).unwrap();
+        s3.put(&layout::projection_key(2), &bad).unwrap();
         assert!(matches!(sync.sync_model(), Err(SyncError::Verify(_))));
         assert_eq!(fruits_core::sync::installed_version(&config.dir).unwrap(), Some(1));
         assert_eq!(sync.current().unwrap().unwrap().version(), 1);
     }
-    s3.put("models/projection/v2.bin", &v2).unwrap();
+    s3.put(&layout::projection_key(2), &v2).unwrap();
     assert_eq!(sync.sync_model().unwrap(), SyncOutcome::Updated { version: 2, previous: Some(1) });
     assert_eq!(sync.current().unwrap().unwrap().version(), 2);
     assert!(config.dir.join("projection/v1.bin").exists(), "the previous version is kept");

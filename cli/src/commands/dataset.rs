@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 
-use crate::dataset::{self, BuildOptions};
+use fruits_sim::dataset::{self, BuildOptions};
 
 /// Arguments of `fruits dataset`.
 #[derive(Debug, Args)]

@@ -13,9 +13,6 @@ use crate::args::EmbedArgs;
 use crate::model_dir;
 use crate::output::{self, EmbeddingRecord, EmbeddingSink};
 
-/// File extensions picked up when walking directories.
-pub(crate) const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp"];
-
 /// Runs `fruits embed`.
 pub fn run(args: &EmbedArgs) -> Result<ExitCode> {
     let embedder = load_embedder(args)?;
@@ -79,17 +76,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for path in entries {
         if path.is_dir() {
             walk(&path, files)?;
-        } else if is_image_name(&path) {
+        } else if fruits_core::has_image_extension(&path) {
             files.push(path);
         }
     }
     Ok(())
-}
-
-fn is_image_name(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 fn progress_bar(len: u64, walked_dir: bool) -> ProgressBar {

@@ -1,4 +1,4 @@
-//! `fruits emulate`: simulated phones against a local cloud ([`crate::emulate`]).
+//! `fruits emulate`: simulated phones against a local cloud ([`fruits_sim::emulate`]).
 
 use std::process::ExitCode;
 
@@ -6,8 +6,8 @@ use anyhow::Result;
 use fruits_core::client::ModelSource;
 
 use crate::args::EmulateArgs;
-use crate::emulate::{self, EmulateConfig};
 use crate::model_dir;
+use fruits_sim::emulate::{self, EmulateConfig};
 
 /// Runs `fruits emulate`: the report as JSON on stdout, one line per phone on stderr.
 /// Fails when a phone's uploads did not all arrive exactly once or a phone is not on

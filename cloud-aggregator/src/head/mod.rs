@@ -17,7 +17,7 @@ pub use labelled::LabelledSet;
 use crate::finalize::Pca;
 use fruits_formats::{FruitInfo, ProjectionArtifact, RecognitionHead};
 use logistic::{Examples, LinearModel};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Training choices.
@@ -62,7 +62,7 @@ pub enum HeadTrainError {
 }
 
 /// What training measured (written into `runs/<run>/` and `latest.json`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadMetrics {
     /// Input features per row.
     pub input_dim: usize,

@@ -74,18 +74,29 @@ pub struct DevicesFile {
 
 impl DevicesFile {
     /// Id -> secret bytes; refuses unsafe ids and bad hex.
-    pub fn secrets(&self) -> anyhow::Result<HashMap<String, Vec<u8>>> {
+    pub fn secrets(&self) -> Result<HashMap<String, Vec<u8>>, DeviceError> {
         self.devices
             .iter()
             .map(|d| {
-                anyhow::ensure!(check::safe_segment(&d.id), "device id {:?} is not a safe key segment", d.id);
-                Ok((
-                    d.id.clone(),
-                    hex::decode(&d.secret).map_err(|_| anyhow::anyhow!("device {}: secret is not hex", d.id))?,
-                ))
+                if !check::safe_segment(&d.id) {
+                    return Err(DeviceError::UnsafeId(d.id.clone()));
+                }
+                let secret = hex::decode(&d.secret).map_err(|_| DeviceError::SecretNotHex(d.id.clone()))?;
+                Ok((d.id.clone(), secret))
             })
             .collect()
     }
+}
+
+/// Why `devices.json` cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    /// An id that is not a safe storage-key segment.
+    #[error("device id {0:?} is not a safe key segment")]
+    UnsafeId(String),
+    /// A secret that is not hex.
+    #[error("device {0}: secret is not hex")]
+    SecretNotHex(String),
 }
 
 /// Counters, for tests and logs.
@@ -156,11 +167,11 @@ impl Ingest {
             .map(|_| Reservation { ingest: self, bytes })
     }
 
-    /// The HTTP routes.
+    /// The HTTP routes ([`layout`]).
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route(layout::BATCH_ROUTE, put(upload))
-            .route("/models/latest.json", get(|s, h| model_file(s, Path("latest.json".to_owned()), h)))
+            .route(layout::LATEST_ALIAS_ROUTE, get(|s, h| model_file(s, Path(layout::LATEST_FILE.to_owned()), h)))
             .route(layout::MODEL_FILE_ROUTE, get(model_file))
             .with_state(self.clone())
     }

@@ -15,15 +15,16 @@ pub mod data;
 pub mod html;
 pub mod png;
 
+use crate::error::AggregatorError;
 use crate::finalize::VarianceThreshold;
 use crate::head::{HeadOptions, LabelledSet};
 use crate::pipeline;
+use crate::pipeline::Latest;
 use crate::storage::Storage;
 use crate::validate::{self, Expected};
-use anyhow::Context;
 use data::ReportData;
 use fruits_formats::ProjectionArtifact;
-use fruits_formats::layout::{INCOMING_PREFIX, LATEST_MANIFEST};
+use fruits_formats::layout::{self, INCOMING_PREFIX, LATEST_MANIFEST};
 use serde::Serialize;
 
 /// Where Debian's fonts-dejavu-core puts the font the charts use by default.
@@ -52,30 +53,28 @@ pub fn write(
     run: &str,
     font: Vec<u8>,
     options: &HeadOptions,
-) -> anyhow::Result<Written> {
+) -> Result<Written, AggregatorError> {
     png::register_font(font)?;
-    let latest_key = LATEST_MANIFEST;
-    let latest: serde_json::Value = serde_json::from_slice(
-        &output.get(latest_key).with_context(|| format!("reading {latest_key}: run the aggregator first"))?,
-    )
-    .context("latest.json is not JSON")?;
-    let key = latest["key"].as_str().context("latest.json names no artifact")?;
-    let artifact = ProjectionArtifact::decode(&output.get(key).with_context(|| format!("reading {key}"))?)?;
-    let components_for: Vec<VarianceThreshold> =
-        serde_json::from_value(latest["components_for"].clone()).context("latest.json has no components_for")?;
+    let latest = output
+        .get(LATEST_MANIFEST)
+        .map_err(AggregatorError::storage(format!("reading {LATEST_MANIFEST} (run the aggregator first)")))?;
+    let latest: Latest = serde_json::from_slice(&latest).map_err(|e| AggregatorError::Latest(e.to_string()))?;
+    let key = &latest.manifest.key;
+    let bytes = output.get(key).map_err(AggregatorError::storage(format!("reading {key}")))?;
+    let artifact = ProjectionArtifact::decode(&bytes).map_err(AggregatorError::format(key.clone()))?;
     let (labelled, unlabelled) = embeddings(input, &artifact)?;
-    let report = data::compute(&artifact, &components_for, &labelled, &unlabelled, options);
+    let report = data::compute(&artifact, &latest.components_for, &labelled, &unlabelled, options);
     write_files(output, run, &report)
 }
 
 /// Every valid embedding shard's rows for the artifact's model: labelled ones, and
 /// the unlabelled rows apart.
-fn embeddings(input: &dyn Storage, artifact: &ProjectionArtifact) -> anyhow::Result<(LabelledSet, Vec<f32>)> {
+fn embeddings(input: &dyn Storage, artifact: &ProjectionArtifact) -> Result<(LabelledSet, Vec<f32>), AggregatorError> {
     let expected = Expected { model_id: artifact.model_id, dim: artifact.dim };
     let mut labelled = LabelledSet::new(artifact.dim as usize);
     let mut unlabelled = Vec::new();
     for key in pipeline::list_shards(input, INCOMING_PREFIX)? {
-        let bytes = input.get(&key).with_context(|| format!("reading {key}"))?;
+        let bytes = input.get(&key).map_err(AggregatorError::storage(format!("reading {key}")))?;
         let Ok(shard) = validate::check_shard(&bytes, &expected, Vec::new()) else { continue };
         labelled.add_shard(&shard);
         for i in (0..shard.header().rows as usize).filter(|&i| shard.label(i).is_none()) {
@@ -85,7 +84,7 @@ fn embeddings(input: &dyn Storage, artifact: &ProjectionArtifact) -> anyhow::Res
     Ok((labelled, unlabelled))
 }
 
-fn write_files(output: &dyn Storage, run: &str, report: &ReportData) -> anyhow::Result<Written> {
+fn write_files(output: &dyn Storage, run: &str, report: &ReportData) -> Result<Written, AggregatorError> {
     let scatter = png::scatter_3d(report)?;
     let variance = png::variance(report)?;
     let accuracy = png::accuracy(report)?;
@@ -99,8 +98,8 @@ fn write_files(output: &dyn Storage, run: &str, report: &ReportData) -> anyhow::
     ];
     let mut keys = Vec::new();
     for (name, bytes) in files {
-        let key = format!("reports/{run}/{name}");
-        output.put(&key, &bytes).with_context(|| format!("writing {key}"))?;
+        let key = layout::report_key(run, name);
+        output.put(&key, &bytes).map_err(AggregatorError::storage(format!("writing {key}")))?;
         keys.push(key);
     }
     Ok(Written {

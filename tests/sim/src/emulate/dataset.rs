@@ -1,11 +1,9 @@
 //! The photos the simulated phones take: a folder in the Fruits-360 layout.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-
-use crate::commands::embed::IMAGE_EXTENSIONS;
+use crate::dataset::{DatasetError, sorted_entries};
+use fruits_core::has_image_extension;
 
 /// One photo and what it shows (its folder's name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +16,7 @@ pub struct Photo {
 
 /// The photos of `root/Training/<Class>/*` (or `root/<Class>/*` when there is no
 /// `Training` folder), sorted by class then file name.
-pub fn list_photos(root: &Path) -> Result<Vec<Photo>> {
+pub fn list_photos(root: &Path) -> Result<Vec<Photo>, DatasetError> {
     let training = root.join("Training");
     let base = if training.is_dir() { training } else { root.to_path_buf() };
     let mut photos = Vec::new();
@@ -28,25 +26,18 @@ pub fn list_photos(root: &Path) -> Result<Vec<Photo>> {
         }
         let label = class.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for path in sorted_entries(&class)? {
-            let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
-            if path.is_file() && ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str())) {
+            if path.is_file() && has_image_extension(&path) {
                 photos.push(Photo { label: label.clone(), path });
             }
         }
     }
     if photos.is_empty() {
-        bail!("no photos in {} (expected <Class>/<photo> folders, optionally under Training/)", base.display());
+        return Err(DatasetError::Empty(format!(
+            "no photos in {} (expected <Class>/<photo> folders, optionally under Training/)",
+            base.display()
+        )));
     }
     Ok(photos)
-}
-
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut entries = fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<Vec<_>, _>>()?;
-    entries.sort();
-    Ok(entries)
 }
 
 /// The photos phone `phone` of `phones` takes, `count` of them: phones start at
@@ -59,6 +50,7 @@ pub fn photos_for(photos: &[Photo], phone: usize, phones: usize, start: usize, c
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn lists_training_classes_and_spreads_photos_over_phones() {

@@ -6,14 +6,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use super::EmulateError;
 use ed25519_dalek::SigningKey;
+use fruits_aggregator::AggregatorError;
 use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::head::{HeadOptions, HeadTraining};
 use fruits_aggregator::ingest::{Ingest, check::Policy};
+use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::{LocalDir, Storage};
-use fruits_formats::{ModelId, Shard};
+use fruits_formats::{ModelId, Shard, layout};
 
 /// Ingest serving `store`; dropping the stack stops it (with its runtime).
 pub struct LocalStack {
@@ -30,15 +32,26 @@ pub struct LocalStack {
 impl LocalStack {
     /// Starts ingest for `devices` (id -> secret) over `<dir>/store`, with a new
     /// publisher key in `<dir>/publisher.key` (and `.pub`).
-    pub fn start(dir: &Path, devices: HashMap<String, Vec<u8>>, model_id: ModelId, dim: u32) -> Result<Self> {
+    pub fn start(
+        dir: &Path,
+        devices: HashMap<String, Vec<u8>>,
+        model_id: ModelId,
+        dim: u32,
+    ) -> Result<Self, EmulateError> {
         let store = Arc::new(LocalDir::new(dir.join("store")));
-        let signing_key = fruits_aggregator::signing::keygen(&dir.join("publisher.key"))?;
+        let signing_key = fruits_aggregator::signing::keygen(&dir.join("publisher.key"))
+            .map_err(|e| EmulateError::Setup(format!("publisher key: {e}")))?;
         let policy =
             Policy { max_body: 8 << 20, rate_per_second: 1000.0, rate_burst: 1000.0, ..Policy::new(model_id, dim) };
         let ingest = Ingest::new(store.clone(), devices, policy);
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let url = format!("http://{}", listener.local_addr()?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(super::io("starting ingest's runtime"))?;
+        let listener =
+            runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).map_err(super::io("binding ingest"))?;
+        let url = format!("http://{}", listener.local_addr().map_err(super::io("ingest's address"))?);
         runtime.spawn(async move {
             if let Err(e) = fruits_aggregator::ingest::serve(listener, ingest).await {
                 tracing::error!("ingest stopped: {e}");
@@ -55,29 +68,32 @@ impl LocalStack {
     /// Runs the aggregator over every embedding received and publishes the
     /// projection, with a recognition head trained on the labelled rows and the
     /// bundled fruit catalogue; returns the version published.
-    pub fn aggregate(&self, run_id: &str, k: u32) -> Result<Option<u32>> {
+    pub fn aggregate(&self, run_id: &str, k: u32) -> Result<Option<u32>, EmulateError> {
+        let catalogue =
+            fruits_aggregator::catalogue::bundled().map_err(|e| EmulateError::Setup(format!("catalogue: {e}")))?;
         let opts = RunOptions {
-            input_prefix: "incoming/".into(),
-            k,
-            solver: Solver::Randomized { seed: 0 },
+            input_prefix: layout::INCOMING_PREFIX.into(),
             model_id: Some(self.model_id),
             run_id: run_id.into(),
-            signing_key: Some(self.signing_key.clone()),
-            head: Some(HeadTraining {
-                options: HeadOptions::default(),
-                catalogue: fruits_aggregator::catalogue::bundled()?,
-            }),
+            publish: PublishOptions {
+                k,
+                solver: Solver::Randomized { seed: 0 },
+                head: Some(HeadTraining { options: HeadOptions::default(), catalogue }),
+                signing_key: Some(self.signing_key.clone()),
+                created_unix_ms: fruits_aggregator::clock::now_unix_ms(),
+            },
         };
-        let report =
-            run(&*self.store, &*self.store, &opts, &indicatif::ProgressBar::hidden()).context("aggregator run")?;
+        let report = run(&*self.store, &*self.store, &opts, &indicatif::ProgressBar::hidden())?;
         Ok(report.published.map(|p| p.manifest.version))
     }
 
     /// Rows stored under `prefix` per device (read back from the shards).
-    pub fn rows_by_device(&self, prefix: &str) -> Result<HashMap<String, usize>> {
+    pub fn rows_by_device(&self, prefix: &str) -> Result<HashMap<String, usize>, AggregatorError> {
         let mut rows = HashMap::new();
-        for key in self.store.list(prefix)? {
-            let shard = Shard::decode(&self.store.get(&key)?).with_context(|| format!("decoding {key}"))?;
+        let keys = self.store.list(prefix).map_err(AggregatorError::storage(format!("listing {prefix}")))?;
+        for key in keys {
+            let bytes = self.store.get(&key).map_err(AggregatorError::storage(format!("reading {key}")))?;
+            let shard = Shard::decode(&bytes).map_err(AggregatorError::format(key.clone()))?;
             *rows.entry(shard.header().device_id.clone()).or_default() += shard.header().rows as usize;
         }
         Ok(rows)

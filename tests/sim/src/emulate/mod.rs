@@ -25,13 +25,50 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use fruits_aggregator::AggregatorError;
 use fruits_core::Embedder;
 use fruits_core::client::{ClientError, DeviceConfig, FruitsClient, ModelSource, QueueKey, load_embedder};
 use fruits_core::uploader::Backoff;
+use fruits_formats::layout;
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+/// Why an emulation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulateError {
+    /// The configuration cannot be run.
+    #[error("{0}")]
+    Config(String),
+    /// The working directory or a photo could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The photos could not be listed.
+    #[error(transparent)]
+    Dataset(#[from] crate::dataset::DatasetError),
+    /// The model could not be loaded.
+    #[error("loading the model: {0}")]
+    Model(#[from] fruits_core::EmbedError),
+    /// A phone's SDK call failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The local cloud failed (ingest's start, the aggregator run, reading what it stored).
+    #[error(transparent)]
+    Cloud(#[from] AggregatorError),
+    /// The publisher's key or the catalogue could not be made.
+    #[error("the local cloud: {0}")]
+    Setup(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmulateError {
+    move |source| EmulateError::Io { what: what.into(), source }
+}
 
 /// What to emulate.
 #[derive(Debug, Clone)]
@@ -111,26 +148,30 @@ fn device_secret(workdir: &std::path::Path, device_id: &str) -> Vec<u8> {
 }
 
 /// Runs the emulation described in the module docs.
-pub fn run(config: &EmulateConfig) -> Result<EmulateReport> {
+pub fn run(config: &EmulateConfig) -> Result<EmulateReport, EmulateError> {
     let start = Instant::now();
     if config.phones == 0 || config.batch_rows == 0 {
-        bail!("phones and batch_rows must be positive");
+        return Err(EmulateError::Config("phones and batch_rows must be positive".into()));
     }
     if fs::read_dir(&config.workdir).is_ok_and(|mut d| d.next().is_some()) {
-        bail!("{} is not empty: the emulator needs a fresh working directory", config.workdir.display());
+        let workdir = config.workdir.display();
+        return Err(EmulateError::Config(format!(
+            "{workdir} is not empty: the emulator needs a fresh working directory"
+        )));
     }
-    fs::create_dir_all(&config.workdir)?;
+    fs::create_dir_all(&config.workdir).map_err(io(format!("creating {}", config.workdir.display())))?;
     let photos = list_photos(&config.dataset)?;
-    let embedder = load_embedder(&config.model, None).context("loading the model")?;
-    let model_id = embedder.model_id().parse().context("model id")?;
+    let embedder = load_embedder(&config.model, None)?;
+    let model_id = embedder.model_id().parse().map_err(|e| EmulateError::Setup(format!("model id: {e}")))?;
+    let dim = u32::try_from(embedder.dim()).map_err(|_| EmulateError::Config("embedding dimension".into()))?;
     let ids: Vec<String> = (0..config.phones).map(|i| format!("phone-{i:02}")).collect();
     let secrets: HashMap<String, Vec<u8>> =
         ids.iter().map(|id| (id.clone(), device_secret(&config.workdir, id))).collect();
-    let stack = LocalStack::start(&config.workdir, secrets.clone(), model_id, embedder.dim() as u32)?;
+    let stack = LocalStack::start(&config.workdir, secrets.clone(), model_id, dim)?;
     let mut phones = ids
         .iter()
         .map(|id| open_phone(config, &stack, id, secrets[id].clone(), &embedder))
-        .collect::<Result<Vec<Phone>>>()?;
+        .collect::<Result<Vec<Phone>, EmulateError>>()?;
 
     phones.par_iter_mut().enumerate().try_for_each(|(i, phone)| {
         let taken = photos_for(&photos, i, config.phones, 0, config.photos_before_sync);
@@ -138,15 +179,15 @@ pub fn run(config: &EmulateConfig) -> Result<EmulateReport> {
         flush(phone)
     })?;
     let latest = stack.aggregate("emulate-1", config.k)?;
-    phones.par_iter_mut().enumerate().try_for_each(|(i, phone)| {
+    phones.par_iter_mut().enumerate().try_for_each(|(i, phone)| -> Result<(), EmulateError> {
         phone.client.sync_model()?;
         let taken = photos_for(&photos, i, config.phones, config.photos_before_sync, config.photos_after_sync);
         capture(phone, &taken, true)?;
         flush(phone)
     })?;
 
-    let embeddings = stack.rows_by_device("incoming/")?;
-    let codes = stack.rows_by_device("codes/")?;
+    let embeddings = stack.rows_by_device(layout::INCOMING_PREFIX)?;
+    let codes = stack.rows_by_device(layout::CODES_PREFIX)?;
     let reports = phones
         .into_iter()
         .map(|mut phone| {
@@ -163,7 +204,7 @@ pub fn run(config: &EmulateConfig) -> Result<EmulateReport> {
         phones: reports,
         latest_projection: latest,
         public_key: hex::encode(stack.public_key()),
-        elapsed_ms: start.elapsed().as_millis() as u64,
+        elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
 
@@ -173,7 +214,7 @@ fn open_phone(
     id: &str,
     secret: Vec<u8>,
     embedder: &Embedder,
-) -> Result<Phone> {
+) -> Result<Phone, EmulateError> {
     let mut device =
         DeviceConfig::new(config.workdir.join("phones").join(id), stack.url.clone(), id, secret, stack.public_key());
     device.batch_rows = config.batch_rows;
@@ -183,10 +224,10 @@ fn open_phone(
 }
 
 /// Takes `photos`: embeds each once, recognises it when asked, queues it labelled.
-fn capture(phone: &mut Phone, photos: &[&Photo], recognise: bool) -> Result<()> {
+fn capture(phone: &mut Phone, photos: &[&Photo], recognise: bool) -> Result<(), EmulateError> {
     for photo in photos {
         phone.report.photos += 1;
-        let bytes = fs::read(&photo.path).with_context(|| format!("reading {}", photo.path.display()))?;
+        let bytes = fs::read(&photo.path).map_err(io(format!("reading {}", photo.path.display())))?;
         let embedding = match phone.client.embed(&bytes) {
             Ok(e) => e,
             Err(e) => {
@@ -213,7 +254,7 @@ fn capture(phone: &mut Phone, photos: &[&Photo], recognise: bool) -> Result<()> 
     Ok(())
 }
 
-fn flush(phone: &mut Phone) -> Result<()> {
+fn flush(phone: &mut Phone) -> Result<(), EmulateError> {
     let flushed = phone.client.flush()?;
     phone.report.batches_uploaded += flushed.batches;
     phone.report.entries_uploaded += flushed.entries;

@@ -14,9 +14,6 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Image extensions read from a layout or a photo folder.
-const IMAGE_EXTENSIONS: [&str; 4] = ["jpg", "jpeg", "png", "webp"];
-
 /// Why a data set could not be read or built.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -56,7 +53,8 @@ pub struct LabelledImage {
     pub path: PathBuf,
 }
 
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
+/// The entries of `dir`, sorted by path.
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .map(|e| e.map(|e| e.path()))
@@ -64,12 +62,6 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, DatasetError> {
         .map_err(io(dir))?;
     paths.sort();
     Ok(paths)
-}
-
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Every image of a Fruits-360 layout under `root`, sorted by side, class and
@@ -83,7 +75,7 @@ pub fn read_layout(root: &Path) -> Result<Vec<LabelledImage>, DatasetError> {
         }
         for class_dir in sorted_entries(&dir)?.into_iter().filter(|p| p.is_dir()) {
             let class = class_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            for path in sorted_entries(&class_dir)?.into_iter().filter(|p| is_image(p)) {
+            for path in sorted_entries(&class_dir)?.into_iter().filter(|p| fruits_core::has_image_extension(p)) {
                 images.push(LabelledImage { side, class: class.clone(), path });
             }
         }
@@ -143,7 +135,7 @@ impl Default for BuildOptions {
 pub fn photos_in(dir: &Path) -> Result<Vec<(String, String, PathBuf)>, DatasetError> {
     let photos: Vec<(String, String, PathBuf)> = sorted_entries(dir)?
         .into_iter()
-        .filter(|p| is_image(p))
+        .filter(|p| fruits_core::has_image_extension(p))
         .filter_map(|p| {
             let stem = p.file_stem()?.to_string_lossy().into_owned();
             Some((stem.clone(), plan::class_of(&stem)?, p))

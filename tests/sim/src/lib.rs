@@ -1,0 +1,10 @@
+//! The desktop simulation of the product, a library that `fruits` and the end-to-end
+//! tests share:
+//!
+//! * [`dataset`]: Fruits-360-style data sets, read from disk or built offline from real
+//!   fruit photos (views of each photo, split by photo);
+//! * [`emulate`]: many phones, each running the SDK's own code path, against a local
+//!   cloud (ingest and the aggregator in-process).
+
+pub mod dataset;
+pub mod emulate;
