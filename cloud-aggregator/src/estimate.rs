@@ -303,6 +303,7 @@ mod tests {
             photos_per_device_month: 100,
             batch_size: 32,
             runs_per_month: 4,
+            rows_per_sec_per_node: 5_000.0,
             ..EstimateInput::default()
         };
         let e = estimate_mode(&input, UploadMode::EmbeddingsF32).unwrap();
