@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use clap::Args;
 use fruits_core::client::ModelSource;
+use fruits_formats::layout;
 
 use crate::demo::{self, DemoConfig};
 use crate::model_dir;
@@ -59,8 +60,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let report = demo::run(&config)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     let k95 = report.components_for.iter().find(|t| (t.share - 0.95).abs() < 1e-9).map(|t| t.components);
-    eprintln!("\nreport: {}", config.workdir.join("emulator/store/reports/demo/index.html").display());
-    eprintln!("picture: {}", config.workdir.join("emulator/store/reports/demo/pca_3d.png").display());
+    let store = config.workdir.join("emulator/store");
+    eprintln!("\nreport: {}", store.join(layout::report_key("demo", "index.html")).display());
+    eprintln!("picture: {}", store.join(layout::report_key("demo", "pca_3d.png")).display());
     eprintln!(
         "held-out fruit views: top-1 accuracy {:.1}% ({} of {}), {} answered with a fruit name, {} of them right",
         100.0 * report.heldout.top1_accuracy(),
