@@ -1,6 +1,11 @@
 //! Wall-clock time as Unix milliseconds and ISO 8601 UTC text (no time-zone crate).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since `since` (for a step's timing).
+pub fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// Now, Unix milliseconds.
 pub fn now_unix_ms() -> u64 {

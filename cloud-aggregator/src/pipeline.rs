@@ -2,6 +2,7 @@
 //! and the separate `sketch` / `merge` / `finalize` commands: [`sketch_shards`],
 //! [`merge_sketches`] and the one [`publish`] step.
 
+use crate::clock::elapsed_ms as ms;
 use crate::eigen::Solver;
 use crate::error::AggregatorError;
 use crate::finalize::{self, Pca, VarianceThreshold};
@@ -258,10 +259,10 @@ pub fn labelled_rows(
     Ok(set)
 }
 
-/// The published `latest.json`, if there is one. Read, not listed: the aggregator's IAM
-/// role may read `models/projection/latest.json` but not list `models/`
-/// (deploy/policies/emr-instance.json).
-fn read_latest(output: &dyn Storage) -> Result<Option<Latest>, AggregatorError> {
+/// The published `latest.json`, if there is one; [`publish`] and the report read it.
+/// It is read, never listed: the aggregator's IAM role may read
+/// `models/projection/latest.json` but not list `models/` (deploy/policies/emr-instance.json).
+pub fn read_latest(output: &dyn Storage) -> Result<Option<Latest>, AggregatorError> {
     match output.get(LATEST_MANIFEST) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| AggregatorError::Latest(e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -351,15 +352,15 @@ pub fn publish(
     rows: Option<HeadRows<'_>>,
     opts: &PublishOptions,
 ) -> Result<Publication, AggregatorError> {
-    let ms = |since: Instant| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
     let head_start = Instant::now();
-    let mut source = source_of(&sketch.encode(), opts.k, opts.solver, None);
+    let sketch_bytes = sketch.encode();
+    let mut source = source_of(&sketch_bytes, opts.k, opts.solver, None);
     let labelled = match (&opts.head, rows) {
         (Some(training), Some(rows)) => {
             let expected = Expected { model_id: sketch.model_id(), dim: sketch.dim() };
             let set = labelled_rows(rows.input, rows.keys, &expected)?;
             if !set.is_empty() {
-                source = source_of(&sketch.encode(), opts.k, opts.solver, Some(rows.keys));
+                source = source_of(&sketch_bytes, opts.k, opts.solver, Some(rows.keys));
             }
             Some((set, training))
         }

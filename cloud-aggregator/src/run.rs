@@ -2,7 +2,7 @@
 //! recognition head on the labelled rows (a second pass), publish, report, all in
 //! one process, composed of the [`pipeline`](crate::pipeline) steps.
 
-use crate::clock;
+use crate::clock::{self, elapsed_ms as ms};
 use crate::eigen::Solver;
 use crate::error::AggregatorError;
 use crate::finalize::VarianceThreshold;
@@ -81,10 +81,6 @@ pub struct Report {
     pub published_new: bool,
     /// Why labelled rows were seen but no head was published.
     pub head_skipped: Option<String>,
-}
-
-fn ms(since: Instant) -> u64 {
-    since.elapsed().as_millis() as u64
 }
 
 /// Runs the whole aggregation and writes its report; fails (after writing the

@@ -19,7 +19,6 @@ use crate::error::AggregatorError;
 use crate::finalize::VarianceThreshold;
 use crate::head::{HeadOptions, LabelledSet};
 use crate::pipeline;
-use crate::pipeline::Latest;
 use crate::storage::Storage;
 use crate::validate::{self, Expected};
 use data::ReportData;
@@ -55,10 +54,10 @@ pub fn write(
     options: &HeadOptions,
 ) -> Result<Written, AggregatorError> {
     png::register_font(font)?;
-    let latest = output
-        .get(LATEST_MANIFEST)
-        .map_err(AggregatorError::storage(format!("reading {LATEST_MANIFEST} (run the aggregator first)")))?;
-    let latest: Latest = serde_json::from_slice(&latest).map_err(|e| AggregatorError::Latest(e.to_string()))?;
+    let latest = pipeline::read_latest(output)?.ok_or_else(|| {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        AggregatorError::storage(format!("reading {LATEST_MANIFEST} (run the aggregator first)"))(missing)
+    })?;
     let key = &latest.manifest.key;
     let bytes = output.get(key).map_err(AggregatorError::storage(format!("reading {key}")))?;
     let artifact = ProjectionArtifact::decode(&bytes).map_err(AggregatorError::format(key.clone()))?;
