@@ -10,6 +10,9 @@
 //! Nothing is `async`: inference is CPU-bound and uploads block; apps call the
 //! client off their main thread.
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod client;
 mod error;
 mod recognition;

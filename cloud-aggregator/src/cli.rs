@@ -341,7 +341,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let stage = pipeline::sketch_shards(input, output, &keys, &expected, &quarantine, &bar)?;
             bar.finish_and_clear();
             let sketch = stage.sketch.context("no shard was accepted")?;
-            out.write(&sketch.encode()).with_context(|| format!("writing {out}"))?;
+            out.write(&sketch.encode()?).with_context(|| format!("writing {out}"))?;
             let outcomes = serde_json::to_string_pretty(&stage.outcomes)?;
             outcomes_url.write(outcomes.as_bytes()).with_context(|| format!("writing {outcomes_url}"))?;
             println!("{outcomes}");
@@ -365,8 +365,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 .map(|url| url.read().with_context(|| format!("reading {url}")))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let merged = pipeline::merge_sketches(&blobs)?;
-            out.write(&merged.encode()).with_context(|| format!("writing {out}"))?;
-            print_json(&inspect::describe(&merged.encode())?)
+            let bytes = merged.encode()?;
+            out.write(&bytes).with_context(|| format!("writing {out}"))?;
+            print_json(&inspect::describe(&bytes)?)
         }
         Command::Finalize { sketch, output, input, publish } => {
             let opts = publish.options()?;
@@ -478,7 +479,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             let storage = out.open()?;
             let model = ModelId::of_bytes(format!("synthetic-{dim}").as_bytes());
             for (key, shard) in Synthetic::new(dim, seed).shards(model, rows, shards, seed)? {
-                storage.put(&key, &shard.encode())?;
+                storage.put(&key, &shard.encode()?)?;
             }
             println!("{{\"model_id\": \"{model}\", \"rows\": {rows}, \"shards\": {shards}}}");
             Ok(())

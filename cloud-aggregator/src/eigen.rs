@@ -27,6 +27,27 @@ const TOL: f64 = 1e-10;
 /// Upper bound on subspace iterations (slowly decaying spectra need dozens).
 const MAX_ITERATIONS: usize = 300;
 
+/// Why the eigenpairs could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EigenError {
+    /// The matrix is not square, or `k` is not in `1..=d`.
+    #[error("k = {k} for a {rows} x {cols} matrix")]
+    Shape {
+        /// The number of eigenpairs asked for.
+        k: usize,
+        /// The matrix's rows.
+        rows: usize,
+        /// The matrix's columns.
+        cols: usize,
+    },
+    /// The matrix holds a NaN or an infinity.
+    #[error("the matrix holds a non-finite value")]
+    NonFinite,
+    /// faer's decomposition did not converge.
+    #[error("the {0} eigendecomposition did not converge")]
+    NoConvergence(&'static str),
+}
+
 /// The top eigenpairs of a covariance matrix and its whole spectrum.
 #[derive(Debug, Clone)]
 pub struct Eigenpairs {
@@ -44,25 +65,33 @@ pub struct Eigenpairs {
 /// ([`symmetric_eigen`] without vectors), which is several times cheaper than the exact solver's
 /// vectors and gives the 90/95/99% thresholds exactly. It runs on a second thread
 /// beside the subspace iteration.
-pub fn top_k(cov: &DMatrix<f64>, k: usize, solver: Solver) -> Eigenpairs {
+pub fn top_k(cov: &DMatrix<f64>, k: usize, solver: Solver) -> Result<Eigenpairs, EigenError> {
     let d = cov.nrows();
-    assert!(cov.is_square() && (1..=d).contains(&k), "k = {k} for a {d} x {d} matrix");
+    if !cov.is_square() || !(1..=d).contains(&k) {
+        return Err(EigenError::Shape { k, rows: d, cols: cov.ncols() });
+    }
+    if !cov.iter().all(|x| x.is_finite()) {
+        return Err(EigenError::NonFinite);
+    }
     match solver {
         Solver::Exact => {
-            let (values, vectors) = symmetric_eigen(cov, true);
+            let (values, vectors) = symmetric_eigen(cov, true)?;
             let order = decreasing(&values);
-            let vectors = vectors.expect("asked for");
-            let vectors = DMatrix::from_fn(d, k, |r, c| vectors[(r, order[c])]);
+            let vectors = match vectors {
+                Some(all) => DMatrix::from_fn(d, k, |r, c| all[(r, order[c])]),
+                None => return Err(EigenError::NoConvergence("symmetric")),
+            };
             let spectrum: Vec<f64> = order.iter().map(|&i| values[i]).collect();
-            Eigenpairs { values: spectrum[..k].to_vec(), vectors, spectrum }
+            Ok(Eigenpairs { values: spectrum[..k].to_vec(), vectors, spectrum })
         }
         Solver::Randomized { seed } => {
             // Two independent computations, each single-threaded: run them side by
             // side (the result does not depend on how they are scheduled).
-            let ((values, vectors), mut spectrum) =
-                rayon::join(|| subspace_iteration(cov, k, seed), || symmetric_eigen(cov, false).0);
+            let (pairs, spectrum) = rayon::join(|| subspace_iteration(cov, k, seed), || symmetric_eigen(cov, false));
+            let (values, vectors) = pairs?;
+            let mut spectrum = spectrum?.0;
             spectrum.sort_by(|a, b| b.total_cmp(a));
-            Eigenpairs { values, vectors, spectrum }
+            Ok(Eigenpairs { values, vectors, spectrum })
         }
     }
 }
@@ -74,7 +103,7 @@ pub fn top_k(cov: &DMatrix<f64>, k: usize, solver: Solver) -> Eigenpairs {
 /// nalgebra's unblocked `symmetric_eigenvalues` took 0.37 s, and the whole
 /// decomposition 0.22 s against nalgebra's `SymmetricEigen` 1.1 s (random
 /// covariance, quiet machine).
-fn symmetric_eigen(cov: &DMatrix<f64>, vectors: bool) -> (Vec<f64>, Option<DMatrix<f64>>) {
+fn symmetric_eigen(cov: &DMatrix<f64>, vectors: bool) -> Result<(Vec<f64>, Option<DMatrix<f64>>), EigenError> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::evd::{self, ComputeEigenvectors};
     let d = cov.nrows();
@@ -93,8 +122,8 @@ fn symmetric_eigen(cov: &DMatrix<f64>, vectors: bool) -> (Vec<f64>, Option<DMatr
         MemStack::new(&mut buffer),
         Default::default(),
     )
-    .expect("the symmetric QR/divide-and-conquer converges on a finite matrix (shards with NaN are refused)");
-    (values, u)
+    .map_err(|_| EigenError::NoConvergence("symmetric"))?;
+    Ok((values, u))
 }
 
 /// Indices of `values` by decreasing value (ties by index).
@@ -112,7 +141,7 @@ fn decreasing(values: &[f64]) -> Vec<usize> {
 /// parallelism is `Seq`). At d = 1280, k = 50 the 23 iterations on the
 /// 200,000-row benchmark's covariance took 0.27 s with nalgebra's products and
 /// unblocked QR, the longer of `finalize`'s two threads.
-fn subspace_iteration(cov: &DMatrix<f64>, k: usize, seed: u64) -> (Vec<f64>, DMatrix<f64>) {
+fn subspace_iteration(cov: &DMatrix<f64>, k: usize, seed: u64) -> Result<(Vec<f64>, DMatrix<f64>), EigenError> {
     use faer::{Mat, MatRef, Side};
     let d = cov.nrows();
     let cov = MatRef::from_column_major_slice(cov.as_slice(), d, d);
@@ -131,7 +160,7 @@ fn subspace_iteration(cov: &DMatrix<f64>, k: usize, seed: u64) -> (Vec<f64>, DMa
         let y = cov * &q;
         let t = q.transpose() * &y;
         let t = (&t + t.transpose()) * faer::Scale(0.5);
-        let eig = t.self_adjoint_eigen(Side::Lower).expect("a small symmetric matrix's QR algorithm converges");
+        let eig = t.self_adjoint_eigen(Side::Lower).map_err(|_| EigenError::NoConvergence("Rayleigh-Ritz"))?;
         let eigenvalues: Vec<f64> = eig.S().column_vector().iter().copied().collect();
         let order = decreasing(&eigenvalues);
         let u = Mat::<f64>::from_fn(l, k, |r, c| eig.U()[(r, order[c])]);
@@ -150,7 +179,7 @@ fn subspace_iteration(cov: &DMatrix<f64>, k: usize, seed: u64) -> (Vec<f64>, DMa
         q = y.qr().compute_thin_Q();
     }
     let (values, vectors) = best;
-    (values, DMatrix::from_fn(d, k, |r, c| vectors[(r, c)]))
+    Ok((values, DMatrix::from_fn(d, k, |r, c| vectors[(r, c)])))
 }
 
 #[cfg(test)]
@@ -171,7 +200,7 @@ mod tests {
     fn both_solvers_find_the_known_top_eigenpairs() {
         let (m, want) = known(120);
         for solver in [Solver::Exact, Solver::Randomized { seed: 9 }] {
-            let e = top_k(&m, 8, solver);
+            let e = top_k(&m, 8, solver).unwrap();
             for (i, (got, want)) in e.values.iter().zip(&want).enumerate() {
                 assert!((got - want).abs() < 1e-9, "{solver:?} value {i}: {got} vs {want}");
                 let v = e.vectors.column(i);
@@ -179,5 +208,20 @@ mod tests {
             }
             assert!((e.spectrum.iter().sum::<f64>() - want.iter().sum::<f64>()).abs() < 1e-9);
         }
+    }
+
+    #[test]
+    fn a_wrong_shape_or_a_non_finite_matrix_is_an_error_not_a_panic() {
+        let (mut m, _) = known(6);
+        for solver in [Solver::Exact, Solver::Randomized { seed: 9 }] {
+            assert_eq!(top_k(&m, 0, solver).unwrap_err(), EigenError::Shape { k: 0, rows: 6, cols: 6 });
+            assert_eq!(top_k(&m, 7, solver).unwrap_err(), EigenError::Shape { k: 7, rows: 6, cols: 6 });
+            let wide = DMatrix::<f64>::zeros(3, 4);
+            assert_eq!(top_k(&wide, 1, solver).unwrap_err(), EigenError::Shape { k: 1, rows: 3, cols: 4 });
+        }
+        m[(2, 3)] = f64::NAN;
+        assert_eq!(top_k(&m, 2, Solver::Exact).unwrap_err(), EigenError::NonFinite);
+        m[(2, 3)] = f64::INFINITY;
+        assert_eq!(top_k(&m, 2, Solver::Randomized { seed: 1 }).unwrap_err(), EigenError::NonFinite);
     }
 }

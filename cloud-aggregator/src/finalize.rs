@@ -25,6 +25,9 @@ pub enum FinalizeError {
         /// The embedding dimension.
         dim: u32,
     },
+    /// The covariance's eigenpairs could not be computed.
+    #[error(transparent)]
+    Eigen(#[from] crate::eigen::EigenError),
 }
 
 /// How many components reach a share of the total variance.
@@ -63,7 +66,7 @@ pub fn finalize(
     let d = dim as usize;
     let cov = DMatrix::from_row_slice(d, d, &cov);
     let total_variance = cov.trace();
-    let eig = eigen::top_k(&cov, k as usize, solver);
+    let eig = eigen::top_k(&cov, k as usize, solver)?;
     let mut components = Vec::with_capacity(k as usize * d);
     for c in 0..k as usize {
         let v = eig.vectors.column(c);

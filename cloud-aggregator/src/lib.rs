@@ -17,6 +17,9 @@
 //!
 //! The `aggregator` command line (clap, anyhow) is the binary's, not this library's.
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub use error::AggregatorError;
 
 pub mod catalogue;

@@ -184,7 +184,8 @@ fn sketch_shard(bytes: &[u8], expected: &Expected, block: &mut Vec<f32>) -> Resu
     let rows = view.header().rows as usize;
     for start in (0..rows).step_by(BLOCK_ROWS) {
         view.rows_into(start..(start + BLOCK_ROWS).min(rows), block)?;
-        sketch.add_rows(block).expect("rows of the expected dimension");
+        // check_view has matched the dimension; a mismatch is still a refusal, not a panic.
+        sketch.add_rows(block).map_err(|_| Rejection::WrongDim { expected: expected.dim, found: view.header().dim })?;
     }
     Ok(sketch)
 }
@@ -353,7 +354,7 @@ pub fn publish(
     opts: &PublishOptions,
 ) -> Result<Publication, AggregatorError> {
     let head_start = Instant::now();
-    let sketch_bytes = sketch.encode();
+    let sketch_bytes = sketch.encode().map_err(AggregatorError::format("the merged sketch"))?;
     let mut source = source_of(&sketch_bytes, opts.k, opts.solver, None);
     let labelled = match (&opts.head, rows) {
         (Some(training), Some(rows)) => {
@@ -494,7 +495,7 @@ mod tests {
             created_unix_ms: 0,
             label_vocabulary: Vec::new(),
         };
-        let bytes = Shard::new(header, values, None).unwrap().encode();
+        let bytes = Shard::new(header, values, None).unwrap().encode().unwrap();
         let Some(row) = poison else { return bytes };
         let mut body = codec::open_frame(&SHARD_FRAME, &bytes).unwrap().to_vec();
         let at = body.len() - (rows * DIM - (row * DIM + 5)) * 4;
@@ -511,7 +512,7 @@ mod tests {
         let header = ShardHeader { model_id: other, dim: 4, rows: 4, ..old.header().clone() };
         old = Shard::new(header, old.into_parts().1, None).unwrap();
         // The old model's shard sorts first, but most rows carry the current model.
-        store.put("incoming/a-old/d/old.shard", &old.encode()).unwrap();
+        store.put("incoming/a-old/d/old.shard", &old.encode().unwrap()).unwrap();
         store.put("incoming/b/d/new1.shard", &shard_bytes(3, None)).unwrap();
         store.put("incoming/b/d/new2.shard", &shard_bytes(3, None)).unwrap();
         let keys = list_shards(&store, "").unwrap();

@@ -172,7 +172,7 @@ impl ScatterSketch {
     }
 
     /// The stored form: one [`SKETCH_FRAME`] frame.
-    pub fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         let stored = Stored {
             model_id: self.model_id,
             dim: self.dim(),

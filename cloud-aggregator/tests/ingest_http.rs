@@ -35,7 +35,7 @@ fn shard(device: &str, batch: &str, model: ModelId, rows: u32, poison: bool) -> 
         label_vocabulary: Vec::new(),
     };
     let values: Vec<f32> = (0..rows * DIM).map(|i| i as f32 * 0.5).collect();
-    let mut bytes = Shard::new(header, values, None).unwrap().encode();
+    let mut bytes = Shard::new(header, values, None).unwrap().encode().unwrap();
     if poison {
         // Replace the first value with NaN and reseal the frame's checksum.
         let mut frame =
@@ -206,7 +206,7 @@ async fn retries_are_stored_once_under_the_device_prefix_and_models_are_served_w
     let mut moved = Shard::decode(&bytes).unwrap();
     let header = ShardHeader { created_unix_ms: moved.header().created_unix_ms + 86_400_000, ..moved.header().clone() };
     moved = Shard::new(header, moved.into_parts().1, None).unwrap();
-    let (status, body) = send(&ingest, req("b7", moved.encode())).await;
+    let (status, body) = send(&ingest, req("b7", moved.encode().unwrap())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(store.list("").unwrap(), ["incoming/dev-a/b7.shard"], "a batch is its device and id alone");
 
@@ -239,7 +239,7 @@ fn codes(batch: &str, version: u32, k: u32) -> Vec<u8> {
         created_unix_ms: 1_767_225_600_000,
         label_vocabulary: Vec::new(),
     };
-    Shard::new(header, (0..2 * k).map(|i| i as f32 / 8.0).collect(), None).unwrap().encode()
+    Shard::new(header, (0..2 * k).map(|i| i as f32 / 8.0).collect(), None).unwrap().encode().unwrap()
 }
 
 /// Publishes a `k`-component projection of `model` as `version` into `store`.

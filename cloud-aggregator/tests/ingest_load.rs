@@ -182,7 +182,7 @@ fn every_acknowledged_batch_is_stored_once_through_kills_and_hostile_load_in_bou
             created_unix_ms: 0,
             label_vocabulary: Vec::new(),
         };
-        Shard::new(header, row(0, 9_999), None).unwrap().encode()
+        Shard::new(header, row(0, 9_999), None).unwrap().encode().unwrap()
     };
     let deadline = Instant::now() + Duration::from_secs(10);
     let captured = loop {

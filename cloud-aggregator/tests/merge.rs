@@ -81,7 +81,7 @@ fn artifacts_are_bit_identical_with_one_or_two_threads() {
     let dir = tempfile::tempdir().unwrap();
     let storage = LocalDir::new(dir.path());
     for (key, shard) in Synthetic::new(DIM, 3).shards(model(), 6000, 7, 4).unwrap() {
-        storage.put(&key, &shard.encode()).unwrap();
+        storage.put(&key, &shard.encode().unwrap()).unwrap();
     }
     let keys = pipeline::list_shards(&storage, "incoming/").unwrap();
     let expected = pipeline::expectation(&storage, &keys, None).unwrap();
@@ -93,7 +93,7 @@ fn artifacts_are_bit_identical_with_one_or_two_threads() {
                     .unwrap();
             let sketch = stage.sketch.unwrap();
             (
-                sketch.encode(),
+                sketch.encode().unwrap(),
                 finalize(&sketch, 16, Solver::Randomized { seed: 42 }, 3, 99).unwrap().artifact.encode().unwrap(),
             )
         })
@@ -108,13 +108,13 @@ fn stored_sketches_round_trip_and_refuse_other_models() {
     let rows = Synthetic::new(64, 1).rows(700, 2);
     let mut s = ScatterSketch::new(model(), 64);
     s.add_rows(&rows).unwrap();
-    let back = ScatterSketch::decode(&s.encode()).unwrap();
+    let back = ScatterSketch::decode(&s.encode().unwrap()).unwrap();
     assert_eq!(back, s);
-    assert_eq!(back.encode(), s.encode());
+    assert_eq!(back.encode().unwrap(), s.encode().unwrap());
     let mut other = ScatterSketch::new(ModelId::of_bytes(b"another model"), 64);
     other.add_rows(&rows).unwrap();
     let err = back.clone().merge(&other).unwrap_err();
     assert_eq!(err, SketchError::ModelMismatch { expected: model(), found: other.model_id() });
-    assert!(pipeline::merge_sketches(&[s.encode(), other.encode()]).is_err());
-    assert_eq!(pipeline::merge_sketches(&[s.encode(), s.encode()]).unwrap().rows(), 1400);
+    assert!(pipeline::merge_sketches(&[s.encode().unwrap(), other.encode().unwrap()]).is_err());
+    assert_eq!(pipeline::merge_sketches(&[s.encode().unwrap(), s.encode().unwrap()]).unwrap().rows(), 1400);
 }

@@ -56,14 +56,20 @@ fn write_bad_shards(dir: &Path, good: &[u8], model: ModelId) -> Vec<&'static str
     let values = vec![0.5f32; 3 * DIM as usize];
     put(
         "other-model.shard",
-        &Shard::new(header(ModelId::of_bytes(b"other"), DIM, 3, Encoding::F32), values.clone(), None).unwrap().encode(),
+        &Shard::new(header(ModelId::of_bytes(b"other"), DIM, 3, Encoding::F32), values.clone(), None)
+            .unwrap()
+            .encode()
+            .unwrap(),
     );
     put(
         "other-dim.shard",
-        &Shard::new(header(model, DIM / 2, 6, Encoding::F32), values.clone(), None).unwrap().encode(),
+        &Shard::new(header(model, DIM / 2, 6, Encoding::F32), values.clone(), None).unwrap().encode().unwrap(),
     );
     let projected = Encoding::ProjectedF16 { projection_version: 1 };
-    put("projected.shard", &Shard::new(header(model, DIM, 3, projected), values.clone(), None).unwrap().encode());
+    put(
+        "projected.shard",
+        &Shard::new(header(model, DIM, 3, projected), values.clone(), None).unwrap().encode().unwrap(),
+    );
     // A NaN written past the decoder's checks, under a valid checksum.
     let body = open_frame(&SHARD_FRAME, good).unwrap();
     let mut body = body.to_vec();
@@ -71,7 +77,7 @@ fn write_bad_shards(dir: &Path, good: &[u8], model: ModelId) -> Vec<&'static str
     body[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     put("nan.shard", &seal_frame(&SHARD_FRAME, &body));
     // A header declaring a hostile size, with almost no payload.
-    let huge = codec::to_bincode(&header(model, 1 << 20, 1 << 30, Encoding::F32));
+    let huge = codec::to_bincode("shard header", &header(model, 1 << 20, 1 << 30, Encoding::F32)).unwrap();
     put("hostile.shard", &seal_frame(&SHARD_FRAME, &[(huge.len() as u32).to_le_bytes().to_vec(), huge].concat()));
     put("garbage.shard", b"this is not a shard at all");
     vec!["truncated", "malformed", "wrong_model", "wrong_dim", "projected", "non_finite", "limit_exceeded", "malformed"]
@@ -179,7 +185,7 @@ fn write_labelled_shards(input: &Path) {
         }
         let path = input.join(layout::incoming_key(&format!("dev-{}", i % 2), &format!("b{i}")));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, batch.finish(format!("b{i}")).unwrap().encode()).unwrap();
+        std::fs::write(path, batch.finish(format!("b{i}")).unwrap().encode().unwrap()).unwrap();
     }
 }
 

@@ -73,7 +73,7 @@ impl ProjectionArtifact {
     /// Encodes the artifact into its stored form, after checking it.
     pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
-        Ok(codec::encode_framed(&ARTIFACT_FRAME, self))
+        codec::encode_framed(&ARTIFACT_FRAME, self)
     }
 
     /// Decodes a stored artifact, refusing anything truncated, altered or inconsistent.
@@ -89,14 +89,14 @@ impl ProjectionArtifact {
         &self.components[i * d..(i + 1) * d]
     }
 
-    /// Projects one embedding onto the components: `k` codes.
-    ///
-    /// Panics if `embedding` does not have `dim` values; callers check dimensions
-    /// when they accept input.
-    pub fn project(&self, embedding: &[f32]) -> Vec<f32> {
-        assert_eq!(embedding.len(), self.dim as usize, "embedding dimension");
+    /// Projects one embedding onto the components: `k` codes, or `None` when
+    /// `embedding` does not have `dim` values.
+    pub fn project(&self, embedding: &[f32]) -> Option<Vec<f32>> {
+        if embedding.len() != self.dim as usize {
+            return None;
+        }
         let centred: Vec<f32> = embedding.iter().zip(&self.mean).map(|(x, m)| x - m).collect();
-        (0..self.k as usize).map(|i| self.component(i).iter().zip(&centred).map(|(c, x)| c * x).sum()).collect()
+        Some((0..self.k as usize).map(|i| self.component(i).iter().zip(&centred).map(|(c, x)| c * x).sum()).collect())
     }
 
     /// Maps codes back into embedding space (mean plus the components' span).
@@ -279,7 +279,8 @@ pub(crate) mod tests {
     #[test]
     fn projects_centred_embeddings_and_reconstructs_their_span() {
         let a = axes();
-        assert_eq!(a.project(&[2.0, 0.0, 9.0]), vec![1.0, -2.0]);
+        assert_eq!(a.project(&[2.0, 0.0, 9.0]), Some(vec![1.0, -2.0]));
+        assert_eq!(a.project(&[2.0, 0.0]), None, "a wrong dimension is refused, not a panic");
         assert_eq!(a.reconstruct(&[1.0, -2.0]), vec![2.0, 0.0, 3.0]);
     }
 

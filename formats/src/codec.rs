@@ -41,9 +41,10 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_little_endian().with_fixed_int_encoding().with_limit::<BINCODE_LIMIT>()
 }
 
-/// Encodes a structured value with the project's bincode configuration.
-pub fn to_bincode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode_config()).expect("serialising plain data into a Vec cannot fail")
+/// Encodes a structured value of `kind` with the project's bincode configuration.
+pub fn to_bincode<T: Serialize>(kind: &'static str, value: &T) -> Result<Vec<u8>, FormatError> {
+    bincode::serde::encode_to_vec(value, bincode_config())
+        .map_err(|e| FormatError::Unencodable { kind, reason: e.to_string() })
 }
 
 /// Decodes a structured value that must fill `bytes` exactly.
@@ -86,7 +87,9 @@ pub fn open_frame<'a>(kind: &FrameKind, bytes: &'a [u8]) -> Result<&'a [u8], For
     if version != kind.version {
         return Err(FormatError::UnsupportedVersion { kind: kind.name, found: version, supported: kind.version });
     }
-    let body_len = u64::from_le_bytes(bytes[10..18].try_into().expect("8 bytes"));
+    let mut body_len = [0; 8];
+    body_len.copy_from_slice(&bytes[10..18]);
+    let body_len = u64::from_le_bytes(body_len);
     if body_len > kind.max_body_len {
         return Err(FormatError::LimitExceeded { what: "body length", value: body_len, limit: kind.max_body_len });
     }
@@ -94,7 +97,7 @@ pub fn open_frame<'a>(kind: &FrameKind, bytes: &'a [u8]) -> Result<&'a [u8], For
         return Err(FormatError::LengthMismatch { declared: body_len + overhead, actual });
     }
     let (content, trailer) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
-    let stored = u32::from_le_bytes(trailer.try_into().expect("4 bytes"));
+    let stored = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
     let computed = crc32fast::hash(content);
     if stored != computed {
         return Err(FormatError::ChecksumMismatch { stored, computed });
@@ -103,8 +106,8 @@ pub fn open_frame<'a>(kind: &FrameKind, bytes: &'a [u8]) -> Result<&'a [u8], For
 }
 
 /// Encodes `value` as the body of a frame of `kind`.
-pub fn encode_framed<T: Serialize>(kind: &FrameKind, value: &T) -> Vec<u8> {
-    seal_frame(kind, &to_bincode(value))
+pub fn encode_framed<T: Serialize>(kind: &FrameKind, value: &T) -> Result<Vec<u8>, FormatError> {
+    Ok(seal_frame(kind, &to_bincode(kind.name, value)?))
 }
 
 /// Decodes a frame of `kind` whose body is one bincode value.
@@ -120,14 +123,29 @@ mod tests {
 
     #[test]
     fn frame_round_trips() {
-        let framed = encode_framed(&TEST, &(7u32, "pear".to_string()));
+        let framed = encode_framed(&TEST, &(7u32, "pear".to_string())).unwrap();
         let back: (u32, String) = decode_framed(&TEST, &framed).unwrap();
         assert_eq!(back, (7, "pear".to_string()));
     }
 
     #[test]
+    fn a_value_the_encoder_refuses_is_a_typed_error() {
+        struct Refuses;
+        impl Serialize for Refuses {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("not today"))
+            }
+        }
+        let err = encode_framed(&TEST, &Refuses).unwrap_err();
+        assert!(
+            matches!(&err, FormatError::Unencodable { kind: "test", reason } if reason.contains("not today")),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn every_corruption_is_typed() {
-        let framed = encode_framed(&TEST, &vec![1u8, 2, 3]);
+        let framed = encode_framed(&TEST, &vec![1u8, 2, 3]).unwrap();
         let open = |b: &[u8]| open_frame(&TEST, b).unwrap_err();
         assert!(matches!(open(&framed[..4]), FormatError::BadMagic { .. }));
         assert!(matches!(open(&framed[..12]), FormatError::Truncated { .. }));
@@ -145,7 +163,7 @@ mod tests {
 
     #[test]
     fn trailing_bytes_in_a_body_are_refused() {
-        let body = [to_bincode(&5u32), vec![0]].concat();
+        let body = [to_bincode("test", &5u32).unwrap(), vec![0]].concat();
         let framed = seal_frame(&TEST, &body);
         assert!(matches!(decode_framed::<u32>(&TEST, &framed), Err(FormatError::Malformed { .. })));
     }

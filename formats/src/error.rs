@@ -55,6 +55,14 @@ pub enum FormatError {
         /// The CRC-32 of the content as received.
         computed: u32,
     },
+    /// A value could not be encoded (bincode refused it).
+    #[error("cannot encode {kind}: {reason}")]
+    Unencodable {
+        /// The kind of object.
+        kind: &'static str,
+        /// Why the encoder refused it.
+        reason: String,
+    },
     /// The structured header or body could not be decoded.
     #[error("malformed {kind}: {reason}")]
     Malformed {

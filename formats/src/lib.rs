@@ -16,6 +16,9 @@
 //! does no I/O: it turns bytes into values and back, with hard limits checked before
 //! anything is allocated, so hostile input costs nothing but a typed error.
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod artifact;
 pub mod catalogue;
 pub mod codec;

@@ -146,8 +146,8 @@ impl Shard {
     }
 
     /// Encodes the shard into its stored form.
-    pub fn encode(&self) -> Vec<u8> {
-        let header = codec::to_bincode(&self.header);
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        let header = codec::to_bincode("shard header", &self.header)?;
         let size = self.header.encoding.value_size();
         let label_bytes = self.labels.as_ref().map_or(0, |l| l.len() * 2);
         let mut body = Vec::with_capacity(4 + header.len() + self.values.len() * size + label_bytes);
@@ -162,7 +162,7 @@ impl Shard {
         for label in self.labels.iter().flatten() {
             body.extend_from_slice(&label.to_le_bytes());
         }
-        codec::seal_frame(&SHARD_FRAME, &body)
+        Ok(codec::seal_frame(&SHARD_FRAME, &body))
     }
 
     /// Decodes a stored shard, refusing anything malformed, oversized or non-finite.
@@ -228,22 +228,24 @@ impl<'a> ShardView<'a> {
     }
 
     /// Rows `rows` widened to `f32` into `out` (cleared first), refusing a non-finite
-    /// value (its position is counted from the shard's first row).
-    ///
-    /// # Panics
-    /// If `rows` goes past the shard's row count.
+    /// value (its position is counted from the shard's first row) and a range that
+    /// goes past the shard's row count.
     pub fn rows_into(&self, rows: std::ops::Range<usize>, out: &mut Vec<f32>) -> Result<(), FormatError> {
-        assert!(rows.end <= self.header.rows as usize, "rows {rows:?} of a {}-row shard", self.header.rows);
+        if rows.start > rows.end || rows.end > self.header.rows as usize {
+            return Err(FormatError::LimitExceeded {
+                what: "row range end",
+                value: rows.end as u64,
+                limit: u64::from(self.header.rows),
+            });
+        }
         let dim = self.header.dim as usize;
         let size = self.header.encoding.value_size();
         let bytes = &self.payload[rows.start * dim * size..rows.end * dim * size];
         out.clear();
         match self.header.encoding {
-            Encoding::F32 => {
-                out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))))
-            }
+            Encoding::F32 => out.extend(bytes.as_chunks::<4>().0.iter().map(|b| f32::from_le_bytes(*b))),
             Encoding::F16 | Encoding::ProjectedF16 { .. } => {
-                out.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()))
+                out.extend(bytes.as_chunks::<2>().0.iter().map(|b| half::f16::from_le_bytes(*b).to_f32()))
             }
         }
         check_finite(out, self.header.dim).map_err(|e| match e {
@@ -253,8 +255,9 @@ impl<'a> ShardView<'a> {
     }
 }
 
+/// The little-endian `u32` at the start of `body`, which holds at least 4 bytes.
 fn read_u32(body: &[u8]) -> u32 {
-    u32::from_le_bytes(body[..4].try_into().expect("4 bytes"))
+    u32::from_le_bytes([body[0], body[1], body[2], body[3]])
 }
 
 fn decode_header(body: &[u8]) -> Result<ShardHeader, FormatError> {

@@ -16,6 +16,9 @@
 //! # Ok::<(), fruits_core::EmbedError>(())
 //! ```
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod client;
 pub mod embedder;
 pub mod error;

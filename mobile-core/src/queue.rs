@@ -225,8 +225,8 @@ pub fn decode_records(bytes: &[u8], dim: u32, version: RecordVersion) -> Decoded
     if version != RecordVersion::V3 {
         let mut at = 0;
         while bytes.len() - at >= RECORD_PREFIX_V1_V2 {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().expect("4 bytes"));
+            let (Some(len), Some(crc)) = (le_u32_at(bytes, at), le_u32_at(bytes, at + 4)) else { break };
+            let len = len as usize;
             let start = at + RECORD_PREFIX_V1_V2;
             if bytes.len() - start < len || crc32fast::hash(&bytes[start..start + len]) != crc {
                 break;
@@ -305,10 +305,22 @@ fn read_frozen(bytes: &[u8], first_seq: u64, held: usize) -> Option<usize> {
     (valid && seq == first_seq && (1..=held).contains(&rows)).then_some(rows)
 }
 
+/// The little-endian `u32` at byte `at`, if `bytes` holds it.
+fn le_u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes.get(at..)?.first_chunk().map(|b| u32::from_le_bytes(*b))
+}
+
+/// The little-endian `u64` at byte `at`, if `bytes` holds it.
+fn le_u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes.get(at..)?.first_chunk().map(|b| u64::from_le_bytes(*b))
+}
+
 fn new_instance_id(path: &Path) -> u64 {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let seed = format!("{}|{}|{:?}", path.display(), std::process::id(), now);
-    u64::from_le_bytes(Sha256::digest(seed.as_bytes())[..8].try_into().unwrap())
+    let digest: [u8; 32] = Sha256::digest(seed.as_bytes()).into();
+    let [a, b, c, d, e, f, g, h, ..] = digest;
+    u64::from_le_bytes([a, b, c, d, e, f, g, h])
 }
 
 impl UploadQueue {
@@ -328,8 +340,9 @@ impl UploadQueue {
             Some(m) if bytes.len() >= HEADER_LEN as usize && m == MAGIC_V1 => RecordVersion::V1,
             _ => return Err(QueueError::NotAQueue(path)),
         };
-        let instance = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-        let first_seq = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
+        let (Some(instance), Some(first_seq)) = (le_u64_at(&bytes, 8), le_u64_at(&bytes, 16)) else {
+            return Err(QueueError::NotAQueue(path));
+        };
         let decoded = decode_records(&bytes[HEADER_LEN as usize..], config.dim, version);
         let len_bytes = HEADER_LEN + decoded.valid_len as u64;
         if decoded.skipped > 0 {
@@ -448,7 +461,7 @@ impl UploadQueue {
             self.frozen_rows = Some(rows);
         }
         let batch_id = format!("{:016x}-{:010}", self.instance, self.first_seq);
-        let shard = builder.finish(batch_id.as_str())?.encode();
+        let shard = builder.finish(batch_id.as_str())?.encode()?;
         Ok(Some(Batch { batch_id, rows, shard }))
     }
 

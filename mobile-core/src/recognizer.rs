@@ -48,15 +48,17 @@ pub enum RecognizeError {
 /// A projection with a recognition head, ready to recognise embeddings.
 #[derive(Debug, Clone)]
 pub struct Recognizer {
+    /// The projection and catalogue (its head moved into `head`).
     artifact: ProjectionArtifact,
+    head: RecognitionHead,
 }
 
 impl Recognizer {
     /// A recogniser over a verified artifact; `None` when the artifact has no head
     /// (the aggregator saw no labelled embeddings).
     pub fn from_artifact(artifact: &ProjectionArtifact) -> Option<Recognizer> {
-        artifact.head.as_ref()?;
-        Some(Recognizer { artifact: artifact.clone() })
+        let head = artifact.head.clone()?;
+        Some(Recognizer { artifact: ProjectionArtifact { head: None, ..artifact.clone() }, head })
     }
 
     /// The projection version the recogniser comes from.
@@ -66,24 +68,20 @@ impl Recognizer {
 
     /// The classes it can recognise.
     pub fn classes(&self) -> &[String] {
-        &self.head().classes
-    }
-
-    fn head(&self) -> &RecognitionHead {
-        self.artifact.head.as_ref().expect("from_artifact keeps only artifacts with a head")
+        &self.head.classes
     }
 
     /// Recognises one 1280-d embedding (as [`Embedder`](crate::Embedder) returns it).
     pub fn recognize(&self, embedding: &[f32]) -> Result<Recognition, RecognizeError> {
         let expected = self.artifact.dim as usize;
-        if embedding.len() != expected {
-            return Err(RecognizeError::WrongDimension { expected, found: embedding.len() });
-        }
+        let codes = self
+            .artifact
+            .project(embedding)
+            .ok_or(RecognizeError::WrongDimension { expected, found: embedding.len() })?;
         if let Some(index) = embedding.iter().position(|v| !v.is_finite()) {
             return Err(RecognizeError::NonFinite { index });
         }
-        let codes = self.artifact.project(embedding);
-        let head = self.head();
+        let head = &self.head;
         // The codes have the head's width by construction (the artifact checks
         // `input_dim == k`), so the only error left is an overflow to infinity.
         let prediction = head.predict(&codes).map_err(|_: HeadError| RecognizeError::Overflow)?;

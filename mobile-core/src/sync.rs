@@ -218,6 +218,6 @@ impl Projector {
 
     /// `k` codes for one embedding, or `None` if its dimension is wrong.
     pub fn project(&self, embedding: &[f32]) -> Option<Vec<f32>> {
-        (embedding.len() == self.0.dim as usize).then(|| self.0.project(embedding))
+        self.0.project(embedding)
     }
 }

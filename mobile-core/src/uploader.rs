@@ -155,8 +155,10 @@ impl Uploader {
 
     fn jitter(&self) -> f64 {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let h = Sha256::digest(format!("{nanos}|{}", self.counter.fetch_add(1, Ordering::Relaxed)).as_bytes());
-        u32::from_le_bytes(h[..4].try_into().expect("4 bytes")) as f64 / (u32::MAX as f64 + 1.0)
+        let h: [u8; 32] =
+            Sha256::digest(format!("{nanos}|{}", self.counter.fetch_add(1, Ordering::Relaxed)).as_bytes()).into();
+        let [a, b, c, d, ..] = h;
+        u32::from_le_bytes([a, b, c, d]) as f64 / (u32::MAX as f64 + 1.0)
     }
 
     /// This device's clock corrected by the offset learnt from the server, Unix ms.

@@ -40,7 +40,7 @@ fn shard(model: ModelId, device: &str, batch: &str, dim: u32, encoding: Encoding
         created_unix_ms: 1_767_225_600_000,
         label_vocabulary: Vec::new(),
     };
-    Shard::new(header, values, None).expect("valid shard").encode()
+    Shard::new(header, values, None).expect("valid shard").encode().expect("encodable shard")
 }
 
 /// Mean JPEG bytes of the real photos, and their mean embedding-shard bytes per row.

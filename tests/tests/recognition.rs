@@ -123,7 +123,10 @@ fn fixture() -> &'static Fixture {
         for (batch, start) in (0..train.rows.len()).step_by(64).enumerate() {
             let shard = labelled_shard(model, &train, batch, start..(start + 64).min(train.rows.len()));
             store
-                .put(&fruits_formats::layout::incoming_key("test-phone", &format!("b{batch:04}")), &shard.encode())
+                .put(
+                    &fruits_formats::layout::incoming_key("test-phone", &format!("b{batch:04}")),
+                    &shard.encode().unwrap(),
+                )
                 .unwrap();
         }
         let first = aggregate(&store, model, 256, "first");
@@ -225,7 +228,8 @@ fn the_full_1280_d_head_and_the_projected_head_agree_within_one_point() {
     let full = head::train(set.rows(), 1280, set.labels(), set.classes(), &heldout, &options).unwrap().head;
     let projected = f.artifact.head.as_ref().unwrap();
     let full_accuracy = accuracy_of(&full, &f.test.rows, &f.test.classes, <[f32]>::to_vec);
-    let projected_accuracy = accuracy_of(projected, &f.test.rows, &f.test.classes, |row| f.artifact.project(row));
+    let projected_accuracy =
+        accuracy_of(projected, &f.test.rows, &f.test.classes, |row| f.artifact.project(row).unwrap());
     eprintln!(
         "held-out top-1: full 1280-d head {:.2}%, k = {} head {:.2}%",
         full_accuracy * 100.0,

@@ -47,7 +47,7 @@ impl ShardWriter {
         let batch_id = format!("{}-{:05}", self.started_ms, self.written);
         let path = self.out.join(layout::device_batch_key(&self.device_id, &batch_id));
         let shard = batch.finish(batch_id)?;
-        fruits_durable::replace_file(&path, &shard.encode())
+        fruits_durable::replace_file(&path, &shard.encode()?)
             .with_context(|| format!("cannot write {}", path.display()))?;
         self.written += 1;
         Ok(())

@@ -59,6 +59,14 @@ pub enum HeadTrainError {
         /// Dimension given.
         dim: usize,
     },
+    /// The labelled rows are not of the projection's dimension.
+    #[error("labelled rows of dimension {rows} for a projection of dimension {projection}")]
+    WrongDimension {
+        /// The rows' dimension.
+        rows: usize,
+        /// The projection's.
+        projection: u32,
+    },
 }
 
 /// What training measured (written into `runs/<run>/` and `latest.json`).
@@ -183,8 +191,15 @@ pub fn train(
 }
 
 /// The first `width` PCA codes of every row of `set` under `artifact`.
-pub fn codes(artifact: &ProjectionArtifact, set: &LabelledSet, width: usize) -> Vec<f32> {
-    set.rows().chunks_exact(set.dim()).flat_map(|row| artifact.project(row).into_iter().take(width)).collect()
+pub fn codes(artifact: &ProjectionArtifact, set: &LabelledSet, width: usize) -> Result<Vec<f32>, HeadTrainError> {
+    if set.dim() != artifact.dim as usize {
+        return Err(HeadTrainError::WrongDimension { rows: set.dim(), projection: artifact.dim });
+    }
+    let mut out = Vec::with_capacity(set.len() * width);
+    for row in set.rows().chunks_exact(set.dim()) {
+        out.extend(artifact.project(row).into_iter().flatten().take(width));
+    }
+    Ok(out)
 }
 
 /// Trains the head the artifact publishes: over all its `k` codes.
@@ -195,7 +210,7 @@ pub fn train_on_codes(
 ) -> Result<TrainedHead, HeadTrainError> {
     let k = artifact.k as usize;
     let heldout = heldout_mask(set.rows(), set.dim(), options.heldout_percent);
-    train(&codes(artifact, set, k), k, set.labels(), set.classes(), &heldout, options)
+    train(&codes(artifact, set, k)?, k, set.labels(), set.classes(), &heldout, options)
 }
 
 /// What to train a head with: the options and the catalogue to publish beside it.

@@ -23,11 +23,8 @@ impl NonceCache {
     /// Entries older than `window_ms` are forgotten (their timestamps are refused
     /// by the window check anyway).
     pub fn check_and_insert(&mut self, device: &str, nonce: &str, now_ms: u64, window_ms: u64) -> bool {
-        while let Some((t, _, _)) = self.order.front() {
-            if t + 2 * window_ms >= now_ms {
-                break;
-            }
-            let (_, d, n) = self.order.pop_front().expect("front exists");
+        let horizon = now_ms.saturating_sub(window_ms.saturating_mul(2));
+        while let Some((_, d, n)) = self.order.pop_front_if(|(t, _, _)| *t < horizon) {
             self.seen.remove(&(d, n));
         }
         let key = (device.to_owned(), nonce.to_owned());

@@ -118,7 +118,10 @@ pub fn bytes_per_photo(width: u32, encoding: Encoding) -> f64 {
         label_vocabulary: Vec::new(),
     };
     let values = vec![0.0; (width * PHONE_BATCH_ROWS) as usize];
-    Shard::new(header, values, None).map_or(f64::NAN, |s| s.encode().len() as f64 / f64::from(PHONE_BATCH_ROWS))
+    match Shard::new(header, values, None).and_then(|s| s.encode()) {
+        Ok(bytes) => bytes.len() as f64 / f64::from(PHONE_BATCH_ROWS),
+        Err(_) => f64::NAN,
+    }
 }
 
 /// Computes the report. `labelled` trains the heads of the accuracy curve;
@@ -137,7 +140,7 @@ pub fn compute(
         classes.push(UNLABELLED.into());
     }
     let pc3 = |row: &[f32]| {
-        let codes = artifact.project(row);
+        let codes = artifact.project(row).unwrap_or_default();
         [0, 1, 2].map(|i| codes.get(i).copied().unwrap_or(0.0))
     };
     let mut points: Vec<Point> = labelled
@@ -208,7 +211,7 @@ fn accuracy_curve(
         return Vec::new();
     }
     let heldout = head::heldout_mask(set.rows(), set.dim(), options.heldout_percent);
-    let all_codes = head::codes(artifact, set, artifact.k as usize);
+    let Ok(all_codes) = head::codes(artifact, set, artifact.k as usize) else { return Vec::new() };
     let k = artifact.k as usize;
     let mut curve = Vec::new();
     for &w in widths {

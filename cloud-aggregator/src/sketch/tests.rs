@@ -73,7 +73,7 @@ fn merged_pieces_equal_the_whole() {
 fn round_trips_through_its_frame_and_refuses_corruption() {
     let mut s = ScatterSketch::new(id(b"m"), D as u32);
     s.add_rows(&rows(300, 3)).unwrap();
-    let bytes = s.encode();
+    let bytes = s.encode().unwrap();
     assert_eq!(&bytes[..8], b"FRUITSKT");
     assert_eq!(ScatterSketch::decode(&bytes).unwrap(), s);
     assert!(ScatterSketch::decode(&bytes[..bytes.len() - 1]).is_err());

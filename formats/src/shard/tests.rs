@@ -21,7 +21,7 @@ fn values(rows: u32, dim: u32) -> Vec<f32> {
 #[test]
 fn f32_shard_round_trips_exactly() {
     let shard = Shard::new(header(3, 5, Encoding::F32, &[]), values(3, 5), None).unwrap();
-    let back = Shard::decode(&shard.encode()).unwrap();
+    let back = Shard::decode(&shard.encode().unwrap()).unwrap();
     assert_eq!(back, shard);
     assert_eq!(back.row(2), &values(3, 5)[10..15]);
     assert_eq!(back.label(0), None);
@@ -31,9 +31,9 @@ fn f32_shard_round_trips_exactly() {
 fn decoding_into_a_used_buffer_replaces_its_contents() {
     let big = Shard::new(header(6, 5, Encoding::F32, &[]), values(6, 5).iter().map(|v| v + 9.0).collect(), None);
     let small = Shard::new(header(3, 5, Encoding::F32, &[]), values(3, 5), None).unwrap();
-    let buffer = Shard::decode(&big.unwrap().encode()).unwrap().into_parts().1;
+    let buffer = Shard::decode(&big.unwrap().encode().unwrap()).unwrap().into_parts().1;
     let capacity = buffer.capacity();
-    let back = Shard::decode_into(&small.encode(), buffer).unwrap();
+    let back = Shard::decode_into(&small.encode().unwrap(), buffer).unwrap();
     assert_eq!(back, small);
     assert_eq!(back.into_parts().1.capacity(), capacity, "the buffer was reused, not reallocated");
 }
@@ -41,12 +41,12 @@ fn decoding_into_a_used_buffer_replaces_its_contents() {
 #[test]
 fn f16_shard_round_trips_within_half_precision() {
     let shard = Shard::new(header(4, 8, Encoding::F16, &[]), values(4, 8), None).unwrap();
-    let bytes = shard.encode();
+    let bytes = shard.encode().unwrap();
     let back = Shard::decode(&bytes).unwrap();
     for (a, b) in back.values().iter().zip(values(4, 8)) {
         assert!((a - b).abs() <= 3.0 * 2f32.powi(-11), "{a} vs {b}");
     }
-    let f32_len = Shard::new(header(4, 8, Encoding::F32, &[]), values(4, 8), None).unwrap().encode().len();
+    let f32_len = Shard::new(header(4, 8, Encoding::F32, &[]), values(4, 8), None).unwrap().encode().unwrap().len();
     assert_eq!(f32_len - bytes.len(), 4 * 8 * 2, "f16 halves the payload");
 }
 
@@ -54,7 +54,7 @@ fn f16_shard_round_trips_within_half_precision() {
 fn labels_round_trip_and_are_optional_per_row() {
     let shard =
         Shard::new(header(3, 2, Encoding::F32, &["apple", "pear"]), values(3, 2), Some(vec![1, NO_LABEL, 0])).unwrap();
-    let back = Shard::decode(&shard.encode()).unwrap();
+    let back = Shard::decode(&shard.encode().unwrap()).unwrap();
     assert_eq!(back.label(0), Some("pear"));
     assert_eq!(back.label(1), None);
     assert_eq!(back.label(2), Some("apple"));
@@ -63,7 +63,7 @@ fn labels_round_trip_and_are_optional_per_row() {
 #[test]
 fn header_alone_can_be_read() {
     let shard = Shard::new(header(2, 3, Encoding::F32, &[]), values(2, 3), None).unwrap();
-    assert_eq!(Shard::decode_header(&shard.encode()).unwrap(), *shard.header());
+    assert_eq!(Shard::decode_header(&shard.encode().unwrap()).unwrap(), *shard.header());
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn non_finite_values_are_refused_with_their_position() {
     assert_eq!(err, FormatError::NonFinite { row: 2, col: 1 });
     // A NaN smuggled into encoded bytes (valid checksum) is refused on decode too.
     let good = Shard::new(header(3, 4, Encoding::F32, &[]), values(3, 4), None).unwrap();
-    let body = codec::open_frame(&SHARD_FRAME, &good.encode()).unwrap().to_vec();
+    let body = codec::open_frame(&SHARD_FRAME, &good.encode().unwrap()).unwrap().to_vec();
     let mut body = body;
     let at = body.len() - 4;
     body[at..].copy_from_slice(&f32::INFINITY.to_le_bytes());
@@ -85,7 +85,7 @@ fn non_finite_values_are_refused_with_their_position() {
 #[test]
 fn a_view_decodes_any_rows_and_places_a_non_finite_value_in_the_shard() {
     let v = values(5, 4);
-    let good = Shard::new(header(5, 4, Encoding::F32, &[]), v.clone(), None).unwrap().encode();
+    let good = Shard::new(header(5, 4, Encoding::F32, &[]), v.clone(), None).unwrap().encode().unwrap();
     let view = ShardView::parse(&good).unwrap();
     let mut rows = vec![7.0; 100];
     view.rows_into(3..5, &mut rows).unwrap();
@@ -102,6 +102,18 @@ fn a_view_decodes_any_rows_and_places_a_non_finite_value_in_the_shard() {
 }
 
 #[test]
+fn a_view_refuses_rows_past_its_end_instead_of_panicking() {
+    let good = Shard::new(header(5, 4, Encoding::F32, &[]), values(5, 4), None).unwrap().encode().unwrap();
+    let view = ShardView::parse(&good).unwrap();
+    let mut rows = Vec::new();
+    let past = FormatError::LimitExceeded { what: "row range end", value: 6, limit: 5 };
+    assert_eq!(view.rows_into(4..6, &mut rows).unwrap_err(), past);
+    #[allow(clippy::reversed_empty_ranges, reason = "the reversed range is the input under test")]
+    let reversed = view.rows_into(3..2, &mut rows);
+    assert!(matches!(reversed, Err(FormatError::LimitExceeded { what: "row range end", .. })));
+}
+
+#[test]
 fn inconsistent_shards_cannot_be_built() {
     assert!(Shard::new(header(3, 4, Encoding::F32, &[]), values(2, 4), None).is_err());
     assert!(Shard::new(header(2, 4, Encoding::F32, &["a"]), values(2, 4), None).is_err());
@@ -112,7 +124,7 @@ fn inconsistent_shards_cannot_be_built() {
 
 /// A frame with a valid checksum whose header lies about the payload size.
 fn lying_shard(rows: u32, dim: u32) -> Vec<u8> {
-    let h = codec::to_bincode(&header(rows, dim, Encoding::F32, &[]));
+    let h = codec::to_bincode("shard header", &header(rows, dim, Encoding::F32, &[])).unwrap();
     let mut body = (h.len() as u32).to_le_bytes().to_vec();
     body.extend_from_slice(&h);
     body.extend_from_slice(&[0u8; 16]);
@@ -137,7 +149,8 @@ fn hostile_declared_sizes_are_refused_before_allocation() {
 
 #[test]
 fn truncation_anywhere_is_a_typed_error() {
-    let bytes = Shard::new(header(2, 3, Encoding::F32, &["x"]), values(2, 3), Some(vec![0, 0])).unwrap().encode();
+    let bytes =
+        Shard::new(header(2, 3, Encoding::F32, &["x"]), values(2, 3), Some(vec![0, 0])).unwrap().encode().unwrap();
     for cut in 0..bytes.len() {
         assert!(Shard::decode(&bytes[..cut]).is_err(), "cut at {cut} accepted");
     }
@@ -161,6 +174,6 @@ proptest! {
     fn any_valid_shard_round_trips(rows in 1u32..6, dim in 1u32..9, seed in any::<u64>()) {
         let v: Vec<f32> = (0..rows * dim).map(|i| ((seed ^ i as u64) % 1000) as f32 / 7.0).collect();
         let shard = Shard::new(header(rows, dim, Encoding::F32, &[]), v, None).unwrap();
-        prop_assert_eq!(Shard::decode(&shard.encode()).unwrap(), shard);
+        prop_assert_eq!(Shard::decode(&shard.encode().unwrap()).unwrap(), shard);
     }
 }

@@ -9,6 +9,9 @@
 //! Temporary files start with [`TEMP_PREFIX`]; one a killed writer left behind is
 //! recognised by [`is_temp_name`] and may be removed once it is old.
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;

@@ -8,6 +8,9 @@
 //! fruits-core's `kernels` test prints and checks it on every target, and `scripts/cross.sh`
 //! runs this crate's binary built with the `mobile` profile the apps ship (fat LTO).
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 use std::fmt;
 
 use tract_data::prelude::DatumType;

@@ -8,6 +8,7 @@
 use crate::queue::{Batch, QueueConfig, QueueError, UploadQueue};
 use fruits_formats::{Encoding, ModelId};
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -76,24 +77,25 @@ impl Queues {
 
     /// The queue for `key`, opened on first use.
     fn get(&mut self, key: QueueKey) -> Result<&mut UploadQueue, QueueError> {
-        if !self.open.contains_key(&key) {
-            let s = &self.settings;
-            let (dim, encoding) = match key {
-                QueueKey::Embeddings => (s.embedding_dim, Encoding::F32),
-                QueueKey::Codes { version, k } => (k, Encoding::ProjectedF16 { projection_version: version }),
-            };
-            let config = QueueConfig {
-                device_id: s.device_id.clone(),
-                model_id: s.model_id,
-                dim,
-                encoding,
-                max_entries: s.max_entries,
-                batch_rows: s.batch_rows,
-            };
-            let queue = UploadQueue::open(&self.root.join(key.dir_name()), config)?;
-            self.open.insert(key, queue);
+        match self.open.entry(key) {
+            Entry::Occupied(open) => Ok(open.into_mut()),
+            Entry::Vacant(slot) => {
+                let s = &self.settings;
+                let (dim, encoding) = match key {
+                    QueueKey::Embeddings => (s.embedding_dim, Encoding::F32),
+                    QueueKey::Codes { version, k } => (k, Encoding::ProjectedF16 { projection_version: version }),
+                };
+                let config = QueueConfig {
+                    device_id: s.device_id.clone(),
+                    model_id: s.model_id,
+                    dim,
+                    encoding,
+                    max_entries: s.max_entries,
+                    batch_rows: s.batch_rows,
+                };
+                Ok(slot.insert(UploadQueue::open(&self.root.join(key.dir_name()), config)?))
+            }
         }
-        Ok(self.open.get_mut(&key).expect("inserted above"))
     }
 
     /// Appends one entry to the queue for `key`.

@@ -6,5 +6,8 @@
 //! * [`emulate`]: many phones, each running the SDK's own code path, against a local
 //!   cloud (ingest and the aggregator in-process).
 
+// No panic reachable from input or from another request's failure (tests exempt).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod dataset;
 pub mod emulate;
