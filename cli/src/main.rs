@@ -1,9 +1,17 @@
-//! `fruits`: desktop command line for the Fruits embedding engine.
+//! `fruits`: the desktop command line of the Fruits engine (embed photos, build a
+//! data set, emulate phones, the demo), a thin shell over the crates.
+
+mod args;
+mod commands;
+mod demo;
+mod model_dir;
+mod output;
 
 use std::process::ExitCode;
 
+use args::Cli;
 use clap::Parser;
-use fruits_cli::{Cli, run};
+use commands::run;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

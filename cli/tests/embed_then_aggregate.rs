@@ -1,17 +1,20 @@
 //! The system's spine, end to end on the embedded default (local directories):
-//! real fruit photos in the Fruits-360 layout -> `fruits embed --format shard` ->
+//! real fruit photos in the Fruits-360 layout -> the `fruits embed --format shard` binary ->
 //! the aggregator's `run` job (with a corrupt shard among the good ones) -> a projection
 //! artifact and a run report that agree with the shards.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use clap::Parser;
 use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::LocalDir;
-use fruits_e2e::repo_root;
 use fruits_formats::{ProjectionArtifact, Shard, layout};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
 
 /// A Fruits-360-style `Training/<Class>/<photo>.png` tree of the real photos.
 fn fruits360_tree(root: &Path) -> usize {
@@ -55,23 +58,16 @@ fn photos_embedded_into_shards_are_aggregated_into_a_projection_and_a_report() {
     let tmp = tempfile::tempdir().unwrap();
     let photos = fruits360_tree(tmp.path());
     let shards = tmp.path().join("store/incoming");
-    let embed = fruits_cli::Cli::try_parse_from([
-        "fruits".as_ref(),
-        "embed".as_ref(),
-        "--format".as_ref(),
-        "shard".as_ref(),
-        "--shard-rows".as_ref(),
-        "8".as_ref(),
-        "--label-from-dir".as_ref(),
-        "--model".as_ref(),
-        repo_root().join("models/mobilenetv2-1.0-224-embed.onnx").as_os_str(),
-        "--out".as_ref(),
-        shards.as_os_str(),
-        tmp.path().join("Training").as_os_str(),
-    ])
-    .unwrap();
-    let code = fruits_cli::run(embed.command).unwrap();
-    assert_eq!(format!("{code:?}"), format!("{:?}", std::process::ExitCode::SUCCESS));
+    let embed = Command::new(env!("CARGO_BIN_EXE_fruits"))
+        .args(["embed", "--format", "shard", "--shard-rows", "8", "--label-from-dir", "--model"])
+        .arg(repo_root().join("models/mobilenetv2-1.0-224-embed.onnx"))
+        .arg("--out")
+        .arg(&shards)
+        .arg(tmp.path().join("Training"))
+        .env_remove("FRUITS_MODEL_DIR")
+        .output()
+        .unwrap();
+    assert!(embed.status.success(), "{}", String::from_utf8_lossy(&embed.stderr));
 
     // What the phones uploaded: every photo once, labelled by its folder.
     let good = shard_files(&shards);
