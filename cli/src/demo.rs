@@ -83,7 +83,7 @@ pub struct DemoReport {
     /// The report's storage keys.
     pub report_files: Vec<PathBuf>,
     /// Components for 90/95/99% of the variance.
-    pub components_for: Vec<fruits_aggregator::finalize::VarianceThreshold>,
+    pub components_for: Vec<fruits_pca::finalize::VarianceThreshold>,
     /// Held-out accuracy per k from the report (the aggregator's own split).
     pub accuracy_vs_k: Vec<fruits_aggregator::report::data::AccuracyAtK>,
     /// Wall time, seconds.

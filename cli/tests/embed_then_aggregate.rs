@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::LocalDir;
 use fruits_formats::{ProjectionArtifact, Shard, layout};
+use fruits_pca::eigen::Solver;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::head::{HeadOptions, HeadTraining};
 use fruits_aggregator::ingest::check::Policy;
 use fruits_aggregator::pipeline::{self, HeadRows, PublishOptions};
@@ -11,6 +10,7 @@ use fruits_aggregator::storage_url::{ObjectUrl, StorageUrl};
 use fruits_aggregator::synth::Synthetic;
 use fruits_aggregator::{catalogue, clock, estimate, inspect, signing};
 use fruits_formats::{ModelId, layout};
+use fruits_pca::eigen::Solver;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs;
 use std::path::PathBuf;
@@ -372,7 +372,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Finalize { sketch, output, input, publish } => {
             let opts = publish.options()?;
             let bytes = sketch.read().with_context(|| format!("reading {sketch}"))?;
-            let sketch = fruits_aggregator::sketch::ScatterSketch::decode(&bytes)?;
+            let sketch = fruits_pca::sketch::ScatterSketch::decode(&bytes)?;
             let output = output.open()?;
             let input = input.map(|input| input.open()).transpose()?;
             let keys = match &input {

@@ -2,10 +2,10 @@
 //! [`run`](crate::run), [`report`](crate::report), [`inspect`](crate::inspect)): one enum a
 //! caller can match, "storage down" apart from "corrupt object" apart from "nothing to do".
 
-use crate::finalize::FinalizeError;
 use crate::report::png::DrawError;
-use crate::sketch::SketchError;
 use fruits_formats::FormatError;
+use fruits_pca::finalize::FinalizeError;
+use fruits_pca::sketch::SketchError;
 use std::io;
 
 /// Why a step of the aggregator failed.

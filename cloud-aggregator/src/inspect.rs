@@ -1,10 +1,10 @@
 //! `aggregator inspect`: any stored object as JSON, its kind told by its magic.
 
 use crate::error::AggregatorError;
-use crate::sketch::{SKETCH_FRAME, ScatterSketch};
 use fruits_formats::artifact::ARTIFACT_FRAME;
 use fruits_formats::shard::SHARD_FRAME;
 use fruits_formats::{ProjectionArtifact, Shard};
+use fruits_pca::sketch::{SKETCH_FRAME, ScatterSketch};
 use serde_json::{Value, json};
 
 /// Decodes a shard, sketch or projection artifact and describes it as JSON.

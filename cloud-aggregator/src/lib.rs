@@ -1,9 +1,8 @@
 //! The Fruits cloud aggregator: embedding shards merged into an exact, mergeable
-//! PCA sketch, finalised into a projection artifact.
+//! PCA sketch (the `fruits-pca` crate: scatter, sketch, eigensolvers, finalize),
+//! finalised into a projection artifact with a recognition head, and published.
 //!
-//! * Pure logic, no I/O: [`scatter`] (the tiled `f32`-GEMM scatter accumulator),
-//!   [`sketch`] (the mergeable sketch and the fixed merge tree), [`eigen`],
-//!   [`finalize`], [`head`] (the recognition head's training and calibration),
+//! * Pure logic, no I/O: [`head`] (the recognition head's training and calibration),
 //!   [`catalogue`], [`validate`], [`inspect`], [`synth`], [`clock`],
 //!   [`estimate`] (the monthly AWS cost model).
 //! * I/O: [`storage`] (the `Storage` trait and its local-directory backend), [`s3`]
@@ -24,10 +23,8 @@ pub use error::AggregatorError;
 
 pub mod catalogue;
 pub mod clock;
-pub mod eigen;
 pub mod error;
 pub mod estimate;
-pub mod finalize;
 pub mod head;
 pub mod ingest;
 pub mod inspect;
@@ -35,9 +32,7 @@ pub mod pipeline;
 pub mod report;
 pub mod run;
 pub mod s3;
-pub mod scatter;
 pub mod signing;
-pub mod sketch;
 pub mod storage;
 pub mod storage_url;
 pub mod synth;

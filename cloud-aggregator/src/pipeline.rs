@@ -3,17 +3,17 @@
 //! [`merge_sketches`] and the one [`publish`] step.
 
 use crate::clock::elapsed_ms as ms;
-use crate::eigen::Solver;
 use crate::error::AggregatorError;
-use crate::finalize::{self, Pca, VarianceThreshold};
 use crate::head::{self, HeadMetrics, HeadTraining, LabelledSet};
-use crate::sketch::{BLOCK_ROWS, ScatterSketch, merge_in_fixed_tree};
 use crate::storage::Storage;
 use crate::validate::{self, Expected, Rejection};
 use ed25519_dalek::SigningKey;
 use fruits_formats::ModelId;
 use fruits_formats::layout::{self, LATEST_MANIFEST};
 use fruits_formats::{ProjectionManifest, sign_artifact};
+use fruits_pca::eigen::Solver;
+use fruits_pca::finalize::{self, Pca, VarianceThreshold};
+use fruits_pca::sketch::{BLOCK_ROWS, ScatterSketch, merge_in_fixed_tree};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -382,17 +382,20 @@ pub fn publish(
     let finalize_start = Instant::now();
     let mut pca = finalize::finalize(sketch, opts.k, opts.solver, version, opts.created_unix_ms)?;
     let finalize_ms = ms(finalize_start);
-    let mut head_skipped = None;
+    let (mut head_skipped, mut metrics) = (None, None);
     if let Some((set, training)) = labelled {
         let train_start = Instant::now();
-        if let Err(e) = head::attach(&mut pca, &set, training) {
-            tracing::warn!(error = %e, "no recognition head published");
-            head_skipped = Some(e.to_string());
+        match head::attach(&mut pca.artifact, &set, training) {
+            Ok(measured) => metrics = measured,
+            Err(e) => {
+                tracing::warn!(error = %e, "no recognition head published");
+                head_skipped = Some(e.to_string());
+            }
         }
         head_ms += ms(train_start);
     }
     let publish_start = Instant::now();
-    let latest = write_publication(output, &pca, opts.signing_key.as_ref(), source)?;
+    let latest = write_publication(output, &pca, metrics, opts.signing_key.as_ref(), source)?;
     Ok(Publication { latest, new: true, head_skipped, finalize_ms, head_ms, publish_ms: ms(publish_start) })
 }
 
@@ -414,6 +417,7 @@ fn source_of(sketch_bytes: &[u8], k: u32, solver: Solver, head_keys: Option<&[St
 fn write_publication(
     output: &dyn Storage,
     pca: &Pca,
+    head: Option<HeadMetrics>,
     signing_key: Option<&SigningKey>,
     source: String,
 ) -> Result<Latest, AggregatorError> {
@@ -439,7 +443,7 @@ fn write_publication(
         explained_variance_ratio: a.explained_variance_ratio.clone(),
         components_for: pca.components_for.clone(),
         source,
-        head: pca.head.clone(),
+        head,
     };
     output
         .put(LATEST_MANIFEST, &serde_json::to_vec_pretty(&latest)?)

@@ -3,13 +3,13 @@
 //! one process, composed of the [`pipeline`](crate::pipeline) steps.
 
 use crate::clock::{self, elapsed_ms as ms};
-use crate::eigen::Solver;
 use crate::error::AggregatorError;
-use crate::finalize::VarianceThreshold;
 use crate::pipeline::{self, HeadRows, Latest, PublishOptions, RejectionRecord};
 use crate::storage::Storage;
 use crate::validate::Expected;
 use fruits_formats::{ModelId, layout};
+use fruits_pca::eigen::Solver;
+use fruits_pca::finalize::VarianceThreshold;
 use indicatif::ProgressBar;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -4,11 +4,11 @@
 mod common;
 
 use common::*;
-use fruits_aggregator::eigen::Solver;
-use fruits_aggregator::finalize::{Pca, finalize};
-use fruits_aggregator::sketch::ScatterSketch;
 use fruits_aggregator::synth::Synthetic;
 use fruits_formats::ModelId;
+use fruits_pca::eigen::Solver;
+use fruits_pca::finalize::{Pca, finalize};
+use fruits_pca::sketch::ScatterSketch;
 use std::path::Path;
 
 const K: usize = 10;

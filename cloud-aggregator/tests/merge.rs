@@ -3,13 +3,13 @@
 mod common;
 
 use common::*;
-use fruits_aggregator::eigen::Solver;
-use fruits_aggregator::finalize::finalize;
 use fruits_aggregator::pipeline;
-use fruits_aggregator::sketch::{ScatterSketch, SketchError, merge_in_fixed_tree};
 use fruits_aggregator::storage::{LocalDir, Storage};
 use fruits_aggregator::synth::Synthetic;
 use fruits_formats::{ModelId, ProjectionArtifact};
+use fruits_pca::eigen::Solver;
+use fruits_pca::finalize::finalize;
+use fruits_pca::sketch::{ScatterSketch, SketchError, merge_in_fixed_tree};
 use indicatif::ProgressBar;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::head::{self, HeadOptions, HeadTraining, LabelledSet};
 use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
@@ -18,6 +17,7 @@ use fruits_core::recognizer::Recognizer;
 use fruits_core::{Embedder, EmbedderOptions};
 use fruits_e2e::repo_root;
 use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardHeader, layout};
+use fruits_pca::eigen::Solver;
 use fruits_sim::dataset::{self, BuildOptions, LabelledImage, plan::Side};
 
 /// Embeddings of a set of images, with their classes.

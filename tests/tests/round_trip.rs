@@ -3,7 +3,6 @@
 //! the aggregator runs on S3 and publishes a signed projection; phones sync it
 //! through ingest, verify it and project embeddings with it.
 
-use fruits_aggregator::eigen::Solver;
 use fruits_aggregator::ingest::{Ingest, check::Policy};
 use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
@@ -14,6 +13,7 @@ use fruits_core::sync::{ModelSync, SyncConfig, SyncError, SyncOutcome};
 use fruits_core::uploader::{Backoff, Uploader, UploaderConfig};
 use fruits_e2e::{garage, start_ingest};
 use fruits_formats::{Encoding, ModelId, layout};
+use fruits_pca::eigen::Solver;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

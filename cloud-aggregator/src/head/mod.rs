@@ -14,7 +14,6 @@ pub mod logistic;
 
 pub use labelled::LabelledSet;
 
-use crate::finalize::Pca;
 use fruits_formats::{FruitInfo, ProjectionArtifact, RecognitionHead};
 use logistic::{Examples, LinearModel};
 use serde::{Deserialize, Serialize};
@@ -222,18 +221,21 @@ pub struct HeadTraining {
     pub catalogue: Vec<FruitInfo>,
 }
 
-/// Trains the head over the PCA's codes of `set` and puts it, with the catalogue
-/// entries of its classes, into the PCA's artifact. Nothing changes when `set` is
-/// empty (`Ok(false)`).
-pub fn attach(pca: &mut Pca, set: &LabelledSet, training: &HeadTraining) -> Result<bool, HeadTrainError> {
+/// Trains the head over the codes of `set` under `artifact` and puts it, with the
+/// catalogue entries of its classes, into the artifact; returns what training
+/// measured. Nothing changes when `set` is empty (`Ok(None)`).
+pub fn attach(
+    artifact: &mut ProjectionArtifact,
+    set: &LabelledSet,
+    training: &HeadTraining,
+) -> Result<Option<HeadMetrics>, HeadTrainError> {
     if set.is_empty() {
-        return Ok(false);
+        return Ok(None);
     }
-    let trained = train_on_codes(&pca.artifact, set, &training.options)?;
-    pca.artifact.catalogue = crate::catalogue::for_classes(&training.catalogue, &trained.head.classes);
-    pca.artifact.head = Some(trained.head);
-    pca.head = Some(trained.metrics);
-    Ok(true)
+    let trained = train_on_codes(artifact, set, &training.options)?;
+    artifact.catalogue = crate::catalogue::for_classes(&training.catalogue, &trained.head.classes);
+    artifact.head = Some(trained.head);
+    Ok(Some(trained.metrics))
 }
 
 #[cfg(test)]

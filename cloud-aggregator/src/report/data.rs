@@ -1,9 +1,9 @@
 //! The numbers of the report, computed from the published artifact and the
 //! embeddings (pure: no I/O, no drawing).
 
-use crate::finalize::VarianceThreshold;
 use crate::head::{self, HeadOptions, LabelledSet};
 use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardHeader};
+use fruits_pca::finalize::VarianceThreshold;
 use serde::Serialize;
 
 /// Rows per shard the phones upload (the batch size behind bytes per photo).

@@ -16,7 +16,6 @@ pub mod html;
 pub mod png;
 
 use crate::error::AggregatorError;
-use crate::finalize::VarianceThreshold;
 use crate::head::{HeadOptions, LabelledSet};
 use crate::pipeline;
 use crate::storage::Storage;
@@ -24,6 +23,7 @@ use crate::validate::{self, Expected};
 use data::ReportData;
 use fruits_formats::ProjectionArtifact;
 use fruits_formats::layout::{self, INCOMING_PREFIX, LATEST_MANIFEST};
+use fruits_pca::finalize::VarianceThreshold;
 use serde::Serialize;
 
 /// Where Debian's fonts-dejavu-core puts the font the charts use by default.

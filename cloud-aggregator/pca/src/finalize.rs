@@ -46,8 +46,6 @@ pub struct Pca {
     pub artifact: ProjectionArtifact,
     /// Components needed for each of [`VARIANCE_SHARES`], from the full spectrum.
     pub components_for: Vec<VarianceThreshold>,
-    /// What training measured, once [`head::attach`](crate::head::attach) added a head.
-    pub head: Option<crate::head::HeadMetrics>,
 }
 
 /// Computes the top-`k` PCA of everything in `sketch`.
@@ -94,7 +92,7 @@ pub fn finalize(
         .iter()
         .map(|&share| VarianceThreshold { share, components: components_for(&eig.spectrum, total_variance, share) })
         .collect();
-    Ok(Pca { artifact, components_for, head: None })
+    Ok(Pca { artifact, components_for })
 }
 
 /// `+1` if the entry of largest magnitude (first one on ties) is non-negative, else `-1`.
