@@ -1,8 +1,9 @@
 //! The plan cache: tract's decluttered graph, kept on disk between launches.
 //!
 //! Most of a cold start goes before any kernel is chosen: reading the ONNX
-//! protobuf, type inference and tract's declutter passes (BENCHMARKS.md,
-//! cold-start profile). Their result depends only on the model, its manifest,
+//! protobuf, type inference and tract's declutter passes
+//! (docs/benchmarks-history.md, issue 2, the cold-start profile of 2026-12-01).
+//! Their result depends only on the model, its manifest,
 //! this crate's graph surgery and the tract version, so the first launch stores
 //! it as an NNEF archive and later launches read it back and run only tract's
 //! codegen, which picks this machine's kernels.

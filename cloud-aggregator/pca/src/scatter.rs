@@ -19,7 +19,7 @@
 //! CPU time in `perf`); and micro-tiles wholly below the diagonal are skipped (7%
 //! of the flops at d = 1280). With the `finalize` change in `eigen.rs`,
 //! `aggregator run` on 200,000 x 1280 rows went from 2.99 to 2.55 s of user CPU time
-//! (BENCHMARKS.md, issue 3).
+//! (docs/benchmarks-history.md, issue 3, 2026-11-24).
 //!
 //! Every entry of a block's product is one fused multiply-add chain over the rows in
 //! order, starting from zero, in `f32`, then widened to `f64` once per block. The
