@@ -8,6 +8,7 @@
 #   - kotlinc (npm kotlin-compiler) and JNA (Debian libjna-java) for the SDK's Kotlin test
 #   - the DejaVu font the report's charts are drawn with (fonts-dejavu-core), when missing
 #   - nasm, which assembles libjpeg-turbo's x86 SIMD kernels, when missing
+#   - Chromium and its driver, the browser the report's page is tested in, when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,9 @@ fi
 # the build still works, with the slower plain C code.
 if ! command -v nasm >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 if ! command -v java >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use fruits_core::client as core;
 
-use crate::{FlushReport, FruitsConfig, FruitsError, Recognition, Status, SyncReport};
+use crate::records::count;
+use crate::{FlushReport, FruitsConfig, FruitsError, Recognition, Status, SyncReport, TaughtClass};
 
 /// The SDK's one object: embed and recognise photos, queue and upload embeddings,
 /// sync the projection. Thread-safe: call it from any background thread; long
@@ -29,7 +30,8 @@ impl FruitsClient {
         Ok(self.inner.embed(&photo)?)
     }
 
-    /// Recognises the fruit on one encoded photo, offline (needs a synced projection).
+    /// Recognises the fruit on one encoded photo, offline (needs a synced projection,
+    /// or classes taught with [`Self::teach`]).
     pub fn recognize(&self, photo: Vec<u8>) -> Result<Recognition, FruitsError> {
         Ok(self.inner.recognize(&photo)?.into())
     }
@@ -38,6 +40,22 @@ impl FruitsClient {
     /// is embedded once to be both recognised and queued.
     pub fn recognize_embedding(&self, embedding: Vec<f32>) -> Result<Recognition, FruitsError> {
         Ok(self.inner.recognize_embedding(&embedding)?.into())
+    }
+
+    /// Teaches this device a class from one photo of it (kept on the device, never
+    /// uploaded); returns the class's examples. From 3-5 photos on, `recognize` names it.
+    pub fn teach(&self, label: String, photo: Vec<u8>) -> Result<u32, FruitsError> {
+        Ok(count(self.inner.teach(&label, &photo)?))
+    }
+
+    /// Forgets a taught class; `false` when it was not taught.
+    pub fn forget(&self, label: String) -> Result<bool, FruitsError> {
+        Ok(self.inner.forget(&label)?)
+    }
+
+    /// The classes taught on this device.
+    pub fn taught_classes(&self) -> Vec<TaughtClass> {
+        self.inner.taught().into_iter().map(|(label, n)| TaughtClass { label, examples: count(n) }).collect()
     }
 
     /// The `k` codes of an embedding under the installed projection.

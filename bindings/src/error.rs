@@ -4,6 +4,7 @@ use fruits_core::EmbedError;
 use fruits_core::client::ClientError;
 use fruits_core::queue::QueueError;
 use fruits_core::sync::SyncError;
+use fruits_core::taught::TaughtError;
 use fruits_core::uploader::UploadError;
 
 /// What an app catches (`FruitsException` in Kotlin, `FruitsError` in Swift and
@@ -122,6 +123,10 @@ impl From<ClientError> for FruitsError {
                 | SyncError::Verify(_),
             ) => Self::Verification { detail },
             ClientError::NoProjection | ClientError::NoRecognizer(_) => Self::NotReady { detail },
+            ClientError::Taught(
+                TaughtError::BadLabel(_) | TaughtError::BadEmbedding { .. } | TaughtError::TooManyClasses,
+            ) => Self::InvalidInput { detail },
+            ClientError::Taught(TaughtError::Format(_) | TaughtError::Io(_)) => Self::Storage { detail },
             ClientError::WrongDim { .. } | ClientError::Config(_) | ClientError::Recognize(_) => {
                 Self::InvalidInput { detail }
             }
@@ -144,6 +149,8 @@ mod tests {
         assert!(matches!(FruitsError::from(ClientError::Upload(gave_up)), FruitsError::Network { .. }));
         let rollback = SyncError::Rollback { offered: 1, installed: 2 };
         assert!(matches!(FruitsError::from(ClientError::Sync(rollback)), FruitsError::Verification { .. }));
+        let bad_label = ClientError::Taught(TaughtError::BadLabel(String::new()));
+        assert!(matches!(FruitsError::from(bad_label), FruitsError::InvalidInput { .. }));
         let e = FruitsError::from(ClientError::NoProjection);
         assert!(matches!(&e, FruitsError::NotReady { detail } if detail.contains("sync")), "{e}");
     }

@@ -20,7 +20,7 @@ mod records;
 
 pub use client::{FruitsClient, cosine_similarity};
 pub use error::FruitsError;
-pub use recognition::{Candidate, FruitInfo, Nutrition, Recognition};
+pub use recognition::{Candidate, FruitInfo, Nutrition, Recognition, TaughtClass};
 pub use records::{FlushReport, FruitsConfig, ModelSource, Status, SyncReport};
 
 uniffi::setup_scaffolding!();

@@ -15,6 +15,17 @@ pub struct Recognition {
     pub top: Vec<Candidate>,
     /// What the app shows about `label`, when the catalogue describes it.
     pub info: Option<FruitInfo>,
+    /// Whether `label` is (or includes) a class taught on this device with `teach`.
+    pub taught: bool,
+}
+
+/// A class taught on this device.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TaughtClass {
+    /// Its label.
+    pub label: String,
+    /// Photos it was taught with (the newest 20 are kept).
+    pub examples: u32,
 }
 
 /// One class and its probability.
@@ -75,6 +86,7 @@ impl From<recognizer::Recognition> for Recognition {
             confidence: r.confidence,
             top: r.top.into_iter().map(|(label, probability)| Candidate { label, probability }).collect(),
             info: r.info.map(Into::into),
+            taught: r.taught,
         }
     }
 }

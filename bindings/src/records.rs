@@ -120,6 +120,6 @@ impl From<SyncOutcome> for SyncReport {
 }
 
 /// A count as the foreign languages' `u32`, saturating (no queue holds 2^32 entries).
-fn count(n: usize) -> u32 {
+pub(crate) fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }

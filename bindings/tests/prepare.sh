@@ -26,8 +26,7 @@ cp "$OUT/lib/libfruits_ffi.so" "$OUT/bindings/"
 # Views of the real photos in the Fruits-360 layout (the dataset builder: several views
 # per photo, so that the head sees each class more than once and its calibration split
 # holds classes it was trained on).
-"$BIN/fruits" dataset build --photos data/tuxpaint/fruit --out "$OUT/dataset" --views 8 --test-percent 0 > "$OUT/dataset.json"
+"$BIN/fruits" dataset build --photos data/tuxpaint/fruit --out "$OUT/dataset" --views 8 --phone-views 0 --test-percent 0 > "$OUT/dataset.json"
 # One phone takes every training view, uploads them labelled, and syncs the projection.
-photos=$(find "$OUT/dataset/Training" -type f | wc -l)
 "$BIN/fruits" emulate --dataset "$OUT/dataset" --workdir "$OUT/fixture" --phones 1 \
-    --photos-before-sync "$photos" --photos-after-sync 0 --k 32 > "$OUT/emulate.json"
+    --photos-before-sync all --photos-after-sync 0 --k 32 > "$OUT/emulate.json"

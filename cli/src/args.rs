@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::OutputFormat;
+use fruits_sim::emulate::Shots;
 
 /// Fruits: point at a fruit, learn what it is.
 #[derive(Debug, Parser)]
@@ -30,6 +31,11 @@ pub enum Command {
     /// The whole system on the embedded default: data set, emulated phones, PCA and
     /// recognition head, recognition of held-out photos, report.
     Demo(crate::commands::demo::DemoArgs),
+    /// What is this fruit? Recognises photos offline, through the code a phone runs,
+    /// with a phone's installed projection (`--phone`) or a published one
+    /// (`--artifact`): the answer or "unknown", the calibrated confidence, the top 3 and
+    /// the fruit's names, family, season and nutrition.
+    Recognize(crate::commands::recognize::RecognizeArgs),
 }
 
 /// Arguments of `fruits emulate`.
@@ -52,13 +58,14 @@ pub struct EmulateArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub phones: u32,
 
-    /// Photos each phone takes before the first sync.
-    #[arg(long, default_value_t = 4)]
-    pub photos_before_sync: u32,
+    /// Photos each phone takes before the first sync, cycling through its own (the
+    /// views of the source photos dealt to it), or `all` for each of them once.
+    #[arg(long, default_value = "4")]
+    pub photos_before_sync: Shots,
 
-    /// Photos each phone takes after it.
-    #[arg(long, default_value_t = 2)]
-    pub photos_after_sync: u32,
+    /// Photos each phone takes after it (going on through its own), or `all`.
+    #[arg(long, default_value = "2")]
+    pub photos_after_sync: Shots,
 
     /// Components of the projection the aggregator publishes.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
@@ -119,4 +126,9 @@ pub struct EmbedArgs {
     /// Decode large JPEGs at full size instead of DCT-downscaling them.
     #[arg(long)]
     pub no_jpeg_dct_scaling: bool,
+
+    /// Say on stderr how the engine runs: the model, where its plan came from, and
+    /// whether JPEGs decode with libjpeg-turbo's SIMD kernels.
+    #[arg(long, short)]
+    pub verbose: bool,
 }

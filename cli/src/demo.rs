@@ -13,29 +13,34 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use fruits_aggregator::head::HeadOptions;
 use fruits_aggregator::storage::LocalDir;
 use fruits_core::client::{DeviceConfig, FruitsClient, ModelSource, load_embedder};
+use fruits_head::HeadOptions;
 use serde::Serialize;
 
 use fruits_sim::dataset::{self, BuildOptions, LabelledImage, plan::Side};
-use fruits_sim::emulate::{self, EmulateConfig};
+use fruits_sim::emulate::{self, EmulateConfig, Shots};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
     /// Fruit photos (one class per file name).
     pub fruit_photos: PathBuf,
-    /// Photos of things that are not fruit, for the "unknown" check.
-    pub other_photos: PathBuf,
+    /// Folders of photos of things that are not fruit, for the "unknown" check.
+    pub other_photos: Vec<PathBuf>,
+    /// Cut-out photos of everyday things for the phone-like views' cluttered
+    /// backgrounds (never among the photos checked).
+    pub clutter: PathBuf,
     /// A folder for this run (created; must not hold a previous run).
     pub workdir: PathBuf,
     /// The embedding model.
     pub model: ModelSource,
     /// TrueType font for the report's charts.
     pub font: PathBuf,
-    /// Views per training photo.
+    /// Plain views per training photo.
     pub views: u32,
+    /// Phone-like views per training photo.
+    pub phone_views: u32,
     /// Emulated phones.
     pub phones: usize,
     /// Components of the published projection.
@@ -58,6 +63,15 @@ pub struct RecognitionTally {
 }
 
 impl RecognitionTally {
+    /// Adds another tally's counts.
+    pub fn add(&mut self, other: &RecognitionTally) {
+        self.photos += other.photos;
+        self.top1_correct += other.top1_correct;
+        self.known += other.known;
+        self.known_correct += other.known_correct;
+        self.unknown_or_unsure += other.unknown_or_unsure;
+    }
+
     /// `top1_correct / photos`.
     pub fn top1_accuracy(&self) -> f64 {
         self.top1_correct as f64 / self.photos.max(1) as f64
@@ -78,7 +92,7 @@ pub struct DemoReport {
     pub projection_version: Option<u32>,
     /// Held-out fruit views recognised on a synced phone.
     pub heldout: RecognitionTally,
-    /// Vegetable photos (not fruit) recognised on the same phone.
+    /// Photos of vegetables and other things (not fruit) recognised on the same phone.
     pub not_fruit: RecognitionTally,
     /// The report's storage keys.
     pub report_files: Vec<PathBuf>,
@@ -100,7 +114,12 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport> {
         format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", config.font.display())
     })?;
     eprintln!("[1/4] building the data set from {}", config.fruit_photos.display());
-    let options = BuildOptions { views: config.views, ..BuildOptions::default() };
+    let options = BuildOptions {
+        views: config.views,
+        phone_views: config.phone_views,
+        clutter: Some(config.clutter.clone()),
+        ..BuildOptions::default()
+    };
     let set_dir = config.workdir.join("dataset");
     let images = dataset::build(&config.fruit_photos, &set_dir, &options)
         .context("building the data set (scripts/fetch-photos.sh fetches the photos into data/tuxpaint)")?;
@@ -115,20 +134,22 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport> {
         workdir: emulator_dir.clone(),
         model: config.model.clone(),
         phones: config.phones,
-        photos_before_sync: training.div_ceil(config.phones),
-        photos_after_sync: 1,
+        photos_before_sync: Shots::All,
+        photos_after_sync: Shots::Count(1),
         k: config.k,
         batch_rows: 64,
     })?;
 
-    eprintln!("[3/4] a synced phone recognises the held-out views and vegetable photos");
+    eprintln!("[3/4] a synced phone recognises the held-out views and photos of things that are not fruit");
     let phone = synced_phone(&emulator_dir, &emulated.public_key, &config.model)?;
     let heldout: Vec<LabelledImage> = images.into_iter().filter(|i| i.side == Side::Test).collect();
     let heldout = recognise(&phone, &heldout)?;
-    let others_dir = config.workdir.join("not-fruit");
-    let others =
-        dataset::build(&config.other_photos, &others_dir, &BuildOptions { views: 3, test_percent: 0, size: 100 })?;
-    let not_fruit = recognise(&phone, &others)?;
+    let mut not_fruit = RecognitionTally::default();
+    for (i, folder) in config.other_photos.iter().enumerate() {
+        let others_dir = config.workdir.join(format!("not-fruit-{i}"));
+        let views = BuildOptions { views: 1, phone_views: 2, test_percent: 0, ..options.clone() };
+        not_fruit.add(&recognise(&phone, &dataset::build(folder, &others_dir, &views)?)?);
+    }
 
     eprintln!("[4/4] writing the report");
     let store = LocalDir::new(emulator_dir.join("store"));

@@ -1,15 +1,13 @@
 //! End-to-end tests of `fruits embed`.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+mod common;
+use common::{repo_root, shard_files};
 
 fn fruits() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fruits"));
-    c.current_dir(root());
+    c.current_dir(repo_root());
     c.env_remove("FRUITS_MODEL_DIR");
     c
 }
@@ -66,7 +64,7 @@ fn per_file_errors_do_not_stop_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
     std::fs::create_dir_all(&nested).unwrap();
-    std::fs::copy(root().join("samples/pear.png"), nested.join("pear.png")).unwrap();
+    std::fs::copy(repo_root().join("samples/pear.png"), nested.join("pear.png")).unwrap();
     std::fs::write(dir.path().join("broken.jpg"), b"\xFF\xD8\xFF\xE0 truncated").unwrap();
     std::fs::write(dir.path().join("notes.txt"), b"ignored: not an image name").unwrap();
     let out_file = dir.path().join("out.jsonl");
@@ -99,9 +97,9 @@ fn explicit_model_and_env_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let out = fruits()
         .current_dir(tmp.path())
-        .env("FRUITS_MODEL_DIR", root().join("models"))
+        .env("FRUITS_MODEL_DIR", repo_root().join("models"))
         .arg("embed")
-        .arg(root().join("samples/pear.png"))
+        .arg(repo_root().join("samples/pear.png"))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -118,21 +116,6 @@ fn bad_manifest_fails_cleanly() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid model manifest"));
 }
 
-/// Every `.shard` file below `dir`, sorted.
-fn shard_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(shard_files(&path));
-        } else if path.extension().is_some_and(|e| e == "shard") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
-}
-
 #[test]
 fn shard_output_matches_jsonl_and_labels_rows_by_folder() {
     let tmp = tempfile::tempdir().unwrap();
@@ -140,7 +123,7 @@ fn shard_output_matches_jsonl_and_labels_rows_by_folder() {
     for (class, photo) in [("Banana", "banana.png"), ("Pear", "pear.png"), ("Pear", "apple_fuji.png")] {
         let dir = tmp.path().join("Training").join(class);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::copy(root().join("samples").join(photo), dir.join(photo)).unwrap();
+        std::fs::copy(repo_root().join("samples").join(photo), dir.join(photo)).unwrap();
     }
     let training = tmp.path().join("Training");
     let out_dir = tmp.path().join("shards");

@@ -3,18 +3,17 @@
 //! the aggregator's `run` job (with a corrupt shard among the good ones) -> a projection
 //! artifact and a run report that agree with the shards.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+mod common;
+use common::{repo_root, shard_files};
 
 use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::LocalDir;
 use fruits_formats::{ProjectionArtifact, Shard, layout};
 use fruits_pca::eigen::Solver;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 /// A Fruits-360-style `Training/<Class>/<photo>.png` tree of the real photos.
 fn fruits360_tree(root: &Path) -> usize {
@@ -33,20 +32,6 @@ fn fruits360_tree(root: &Path) -> usize {
     }
     assert!(count >= 20, "expected the tuxpaint fruit photos, found {count}");
     count
-}
-
-fn shard_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(shard_files(&path));
-        } else if path.extension().is_some_and(|e| e == "shard") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 fn read_json(path: &Path) -> serde_json::Value {

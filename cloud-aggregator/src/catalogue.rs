@@ -40,11 +40,6 @@ pub fn bundled() -> Result<Vec<FruitInfo>, CatalogueError> {
     parse(BUNDLED.as_bytes())
 }
 
-/// The entries describing `classes`, in class order (classes without one are skipped).
-pub fn for_classes(catalogue: &[FruitInfo], classes: &[String]) -> Vec<FruitInfo> {
-    classes.iter().filter_map(|c| catalogue.iter().find(|info| &info.class == c).cloned()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,8 +60,5 @@ mod tests {
         let negative = one.replace("\"energy_kcal\":52.0", "\"energy_kcal\":-52.0");
         assert!(matches!(parse(format!("[{negative}]").as_bytes()), Err(CatalogueError::Entry(_))));
         assert!(matches!(parse(b"{}"), Err(CatalogueError::Json(_))));
-        let classes = vec!["Kiwi".to_string(), "Turnip".to_string(), "Apple".to_string()];
-        let picked: Vec<String> = for_classes(&bundled().unwrap(), &classes).into_iter().map(|e| e.class).collect();
-        assert_eq!(picked, ["Kiwi", "Apple"]);
     }
 }

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use fruits_aggregator::head::{HeadOptions, HeadTraining};
 use fruits_aggregator::ingest::check::Policy;
 use fruits_aggregator::pipeline::{self, HeadRows, PublishOptions};
 use fruits_aggregator::run::{self, RunOptions};
@@ -10,6 +9,7 @@ use fruits_aggregator::storage_url::{ObjectUrl, StorageUrl};
 use fruits_aggregator::synth::Synthetic;
 use fruits_aggregator::{catalogue, clock, estimate, inspect, signing};
 use fruits_formats::{ModelId, layout};
+use fruits_head::{HeadOptions, HeadTraining};
 use fruits_pca::eigen::Solver;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs;
@@ -84,7 +84,7 @@ pub struct HeadArgs {
     /// bundled one (cloud-aggregator/data/catalogue.json).
     #[arg(long)]
     pub catalogue: Option<PathBuf>,
-    /// L2 penalty of the head's logistic regression (on standardised codes).
+    /// L2 penalty of the head's logistic regression (on unit-length codes).
     #[arg(long, default_value_t = HeadOptions::default().l2)]
     pub head_l2: f64,
 }

@@ -1,9 +1,9 @@
 //! The Fruits cloud aggregator: embedding shards merged into an exact, mergeable
 //! PCA sketch (the `fruits-pca` crate: scatter, sketch, eigensolvers, finalize),
-//! finalised into a projection artifact with a recognition head, and published.
+//! finalised into a projection artifact with a recognition head (the `fruits-head`
+//! crate: training and calibration), and published.
 //!
-//! * Pure logic, no I/O: [`head`] (the recognition head's training and calibration),
-//!   [`catalogue`], [`validate`], [`inspect`], [`synth`], [`clock`],
+//! * Pure logic, no I/O: [`catalogue`], [`validate`], [`inspect`], [`synth`], [`clock`],
 //!   [`estimate`] (the monthly AWS cost model).
 //! * I/O: [`storage`] (the `Storage` trait and its local-directory backend), [`s3`]
 //!   (the S3 backend), [`storage_url`] (directory or `s3://` locations), [`signing`]
@@ -25,7 +25,6 @@ pub mod catalogue;
 pub mod clock;
 pub mod error;
 pub mod estimate;
-pub mod head;
 pub mod ingest;
 pub mod inspect;
 pub mod pipeline;

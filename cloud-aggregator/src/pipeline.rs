@@ -4,13 +4,13 @@
 
 use crate::clock::elapsed_ms as ms;
 use crate::error::AggregatorError;
-use crate::head::{self, HeadMetrics, HeadTraining, LabelledSet};
 use crate::storage::Storage;
 use crate::validate::{self, Expected, Rejection};
 use ed25519_dalek::SigningKey;
 use fruits_formats::ModelId;
 use fruits_formats::layout::{self, LATEST_MANIFEST};
 use fruits_formats::{ProjectionManifest, sign_artifact};
+use fruits_head::{self as head, HeadMetrics, HeadTraining, LabelledSet};
 use fruits_pca::eigen::Solver;
 use fruits_pca::finalize::{self, Pca, VarianceThreshold};
 use fruits_pca::sketch::{BLOCK_ROWS, ScatterSketch, merge_in_fixed_tree};
@@ -455,6 +455,7 @@ fn write_publication(
 mod tests {
     use super::*;
     use fruits_formats::codec;
+    use fruits_formats::layout::{INCOMING_PREFIX, PROJECTION_PREFIX, QUARANTINE_PREFIX};
     use fruits_formats::shard::SHARD_FRAME;
     use fruits_formats::{Encoding, FormatError, Shard, ShardHeader};
 
@@ -464,21 +465,24 @@ mod tests {
     fn the_aggregators_own_output_is_never_input() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::storage::LocalDir::new(dir.path());
+        // An older deployment's dated key (`incoming/<date>/<device>/<batch>.shard`) is input too.
+        let dated = |batch: &str| format!("{INCOMING_PREFIX}2026-01-01/{}", layout::device_batch_key("d", batch));
+        let quarantined = format!("{}{}", layout::quarantine_prefix("r1"), dated("b2"));
         for key in [
-            "incoming/2026-01-01/d/b1.shard",
-            "b0.shard",
-            "quarantine/r1/incoming/2026-01-01/d/b2.shard",
-            "quarantine/r2/quarantine/r1/incoming/2026-01-01/d/b2.shard",
-            "runs/r1/sketches/p0.shard",
-            "models/projection/v1.shard",
-            "reports/r1/x.shard",
-            "codes/v1/2026-01-01/d/b3.shard",
-            "incoming/2026-01-01/d/notes.json",
+            dated("b1"),
+            "b0.shard".to_string(),
+            quarantined.clone(),
+            format!("{}{quarantined}", layout::quarantine_prefix("r2")),
+            format!("{}p0.shard", layout::run_sketches_prefix("r1")),
+            format!("{PROJECTION_PREFIX}v1.shard"),
+            layout::report_key("r1", "x.shard"),
+            layout::codes_key(1, "d", "b3"),
+            format!("{INCOMING_PREFIX}2026-01-01/d/notes.json"),
         ] {
-            store.put(key, b"x").unwrap();
+            store.put(&key, b"x").unwrap();
         }
-        assert_eq!(list_shards(&store, "").unwrap(), ["b0.shard", "incoming/2026-01-01/d/b1.shard"]);
-        assert_eq!(list_shards(&store, "quarantine/").unwrap(), Vec::<String>::new());
+        assert_eq!(list_shards(&store, "").unwrap(), ["b0.shard".to_string(), dated("b1")]);
+        assert_eq!(list_shards(&store, QUARANTINE_PREFIX).unwrap(), Vec::<String>::new());
     }
 
     fn expected() -> Expected {

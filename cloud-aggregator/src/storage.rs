@@ -163,23 +163,23 @@ mod tests {
     fn lists_recursively_sorted_under_a_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalDir::new(dir.path());
-        for key in ["incoming/b/2.shard", "incoming/a/1.shard", "models/x.bin", "incoming2/z"] {
+        for key in ["in/b/2.bin", "in/a/1.bin", "out/x.bin", "in2/z"] {
             s.put(key, key.as_bytes()).unwrap();
         }
-        assert_eq!(s.list("incoming/").unwrap(), ["incoming/a/1.shard", "incoming/b/2.shard"]);
-        assert_eq!(s.list("incoming").unwrap().len(), 3);
+        assert_eq!(s.list("in/").unwrap(), ["in/a/1.bin", "in/b/2.bin"]);
+        assert_eq!(s.list("in").unwrap().len(), 3);
         assert_eq!(s.list("").unwrap().len(), 4);
         assert_eq!(s.list("nothing/").unwrap(), Vec::<String>::new());
-        assert_eq!(s.get("models/x.bin").unwrap(), b"models/x.bin");
+        assert_eq!(s.get("out/x.bin").unwrap(), b"out/x.bin");
         let mut buf = b"previous contents, longer than the object".to_vec();
-        s.get_into("models/x.bin", &mut buf).unwrap();
-        assert_eq!(buf, b"models/x.bin");
+        s.get_into("out/x.bin", &mut buf).unwrap();
+        assert_eq!(buf, b"out/x.bin");
     }
 
     #[test]
     fn refuses_keys_that_escape_the_root() {
         let s = LocalDir::new("/nonexistent");
-        for key in ["../x", "a//b", "/abs", "a/./b", "", "incoming/d/.tmp-1-0", "a/.hidden"] {
+        for key in ["../x", "a//b", "/abs", "a/./b", "", "d/.tmp-1-0", "a/.hidden"] {
             assert_eq!(s.get(key).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{key}");
         }
     }
@@ -194,32 +194,31 @@ mod tests {
                 let s = &s;
                 scope.spawn(move || {
                     for _ in 0..15 {
-                        s.put("incoming/d/b.shard", v).unwrap();
+                        s.put("d/b.bin", v).unwrap();
                     }
                 });
             }
             let (s, versions) = (&s, &versions);
             scope.spawn(move || {
                 for _ in 0..200 {
-                    match s.get("incoming/d/b.shard") {
+                    match s.get("d/b.bin") {
                         Ok(bytes) => assert!(versions.contains(&bytes), "torn read: {} bytes", bytes.len()),
                         Err(e) => assert_eq!(e.kind(), io::ErrorKind::NotFound),
                     }
                 }
             });
         });
-        assert_eq!(s.list("").unwrap(), ["incoming/d/b.shard"]);
-        let names: Vec<_> =
-            fs::read_dir(dir.path().join("incoming/d")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, ["b.shard"], "no temporary file left");
+        assert_eq!(s.list("").unwrap(), ["d/b.bin"]);
+        let names: Vec<_> = fs::read_dir(dir.path().join("d")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["b.bin"], "no temporary file left");
     }
 
     #[test]
     fn sweeps_only_old_temporary_files() {
         let dir = tempfile::tempdir().unwrap();
         let s = LocalDir::new(dir.path());
-        s.put("incoming/d/b.shard", b"kept").unwrap();
-        let orphan = dir.path().join("incoming/d/.tmp-999-0");
+        s.put("d/b.bin", b"kept").unwrap();
+        let orphan = dir.path().join("d/.tmp-999-0");
         fs::write(&orphan, b"killed mid-write").unwrap();
         assert_eq!(s.sweep_temp(Duration::from_secs(3600)).unwrap(), 0, "a recent one may be a live write");
         fs::File::options()
@@ -230,6 +229,6 @@ mod tests {
             .unwrap();
         assert_eq!(s.sweep_temp(Duration::from_secs(3600)).unwrap(), 1);
         assert!(!orphan.exists());
-        assert_eq!(s.get("incoming/d/b.shard").unwrap(), b"kept");
+        assert_eq!(s.get("d/b.bin").unwrap(), b"kept");
     }
 }

@@ -6,13 +6,14 @@
 //! those instead. When the aggregator saw labelled embeddings it also carries the
 //! [`RecognitionHead`] over those codes and the [`FruitInfo`] catalogue of its
 //! classes, so a phone recognises a fruit and describes it offline. It is one
-//! [`codec`](crate::codec) frame with a bincode body (format version 2: version 1
-//! had neither head nor catalogue).
+//! [`codec`](crate::codec) frame with a bincode body. Format version 3 says how the
+//! head reads the codes ([`HeadInput`]); version 2 artifacts (heads over the codes as
+//! they are) are still read; version 1 (neither head nor catalogue) is refused.
 
 use crate::catalogue::{self, FruitInfo};
 use crate::codec::{self, FrameKind};
 use crate::error::FormatError;
-use crate::head::{MAX_CLASSES, RecognitionHead};
+use crate::head::{HeadInput, MAX_CLASSES, RecognitionHead};
 use crate::model_id::ModelId;
 use crate::shard::{MAX_DIM, MAX_LABEL_LEN};
 use serde::{Deserialize, Serialize};
@@ -25,18 +26,16 @@ const MAX_HEAD_LEN: u64 = 64 + (MAX_CLASSES as u64) * (8 + MAX_LABEL_LEN as u64 
 /// Largest encoded catalogue: six bounded texts and nine amounts per class.
 const MAX_CATALOGUE_LEN: u64 = 8 + (MAX_CLASSES as u64) * (6 * (8 + catalogue::MAX_TEXT_LEN as u64) + 9 * 4);
 
-/// The frame kind of a projection artifact.
-pub const ARTIFACT_FRAME: FrameKind = FrameKind {
-    name: "projection artifact",
-    magic: *b"FRUITPRJ",
-    version: 2,
-    max_body_len: 64
-        + (MAX_DIM as u64) * (MAX_K as u64 + 1) * 4
-        + (MAX_K as u64) * 16
-        + 4096
-        + MAX_HEAD_LEN
-        + MAX_CATALOGUE_LEN,
-};
+/// Largest encoded artifact body.
+const MAX_BODY_LEN: u64 =
+    64 + (MAX_DIM as u64) * (MAX_K as u64 + 1) * 4 + (MAX_K as u64) * 16 + 4096 + MAX_HEAD_LEN + MAX_CATALOGUE_LEN;
+
+/// The frame kind of a projection artifact (the version written).
+pub const ARTIFACT_FRAME: FrameKind =
+    FrameKind { name: "projection artifact", magic: *b"FRUITPRJ", version: 3, max_body_len: MAX_BODY_LEN };
+
+/// The frame of format version 2, still read (its heads read the codes as they are).
+const ARTIFACT_FRAME_V2: FrameKind = FrameKind { version: 2, ..ARTIFACT_FRAME };
 
 /// A published PCA projection for one embedding model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,9 +75,13 @@ impl ProjectionArtifact {
         codec::encode_framed(&ARTIFACT_FRAME, self)
     }
 
-    /// Decodes a stored artifact, refusing anything truncated, altered or inconsistent.
+    /// Decodes a stored artifact (format 3, or 2), refusing anything truncated,
+    /// altered or inconsistent.
     pub fn decode(bytes: &[u8]) -> Result<Self, FormatError> {
-        let artifact: Self = codec::decode_framed(&ARTIFACT_FRAME, bytes)?;
+        let artifact: Self = match codec::frame_version(&ARTIFACT_FRAME, bytes) {
+            Some(2) => codec::decode_framed::<v2::Artifact>(&ARTIFACT_FRAME_V2, bytes)?.into(),
+            _ => codec::decode_framed(&ARTIFACT_FRAME, bytes)?,
+        };
         artifact.validate()?;
         Ok(artifact)
     }
@@ -168,6 +171,67 @@ impl ProjectionArtifact {
     /// The catalogue entry of `class`, if the artifact describes it.
     pub fn info(&self, class: &str) -> Option<&FruitInfo> {
         self.catalogue.iter().find(|info| info.class == class)
+    }
+}
+
+/// Format version 2: the same fields, and heads without [`HeadInput`].
+mod v2 {
+    use super::*;
+
+    #[derive(Deserialize)]
+    pub(super) struct Head {
+        classes: Vec<String>,
+        input_dim: u32,
+        weights: Vec<f32>,
+        bias: Vec<f32>,
+        temperature: f32,
+        unknown_threshold: f32,
+    }
+
+    #[derive(Deserialize)]
+    pub(super) struct Artifact {
+        version: u32,
+        model_id: ModelId,
+        created_unix_ms: u64,
+        dim: u32,
+        k: u32,
+        rows: u64,
+        mean: Vec<f32>,
+        components: Vec<f32>,
+        explained_variance: Vec<f64>,
+        explained_variance_ratio: Vec<f64>,
+        total_variance: f64,
+        head: Option<Head>,
+        catalogue: Vec<FruitInfo>,
+    }
+
+    impl From<Artifact> for ProjectionArtifact {
+        fn from(a: Artifact) -> Self {
+            let head = a.head.map(|h| RecognitionHead {
+                classes: h.classes,
+                input_dim: h.input_dim,
+                input: HeadInput::Codes,
+                weights: h.weights,
+                bias: h.bias,
+                temperature: h.temperature,
+                unknown_threshold: h.unknown_threshold,
+            });
+            ProjectionArtifact {
+                version: a.version,
+                model_id: a.model_id,
+                created_unix_ms: a.created_unix_ms,
+                dim: a.dim,
+                k: a.k,
+                rows: a.rows,
+                mean: a.mean,
+                components: a.components,
+                explained_variance: a.explained_variance,
+                explained_variance_ratio: a.explained_variance_ratio,
+                total_variance: a.total_variance,
+                head,
+                catalogue: a.catalogue,
+            }
+        }
     }
 }
 
@@ -267,13 +331,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn version_1_artifacts_are_refused_with_a_typed_error() {
-        let mut bytes = axes().encode().unwrap();
-        bytes[8] = 1;
-        assert!(matches!(
-            ProjectionArtifact::decode(&bytes),
-            Err(FormatError::UnsupportedVersion { found: 1, supported: 2, .. })
-        ));
+    fn version_1_and_future_artifacts_are_refused_with_a_typed_error() {
+        for version in [1u8, 4] {
+            let mut bytes = axes().encode().unwrap();
+            bytes[8] = version;
+            assert!(matches!(
+                ProjectionArtifact::decode(&bytes),
+                Err(FormatError::UnsupportedVersion { found, supported: 3, .. }) if found == u16::from(version)
+            ));
+        }
+    }
+
+    #[test]
+    fn version_2_artifacts_are_read_with_heads_over_the_codes_as_they_are() {
+        // `with_head()` as the format-2 code wrote it (before format 3; its head reads raw codes).
+        let old = include_bytes!("../tests/fixtures/artifact-v2-with-head.bin").to_vec();
+        let a = with_head();
+        assert_eq!(u16::from_le_bytes([old[8], old[9]]), 2);
+        assert_eq!(ProjectionArtifact::decode(&old).unwrap(), a);
+        assert_ne!(old, a.encode().unwrap(), "format 3 is written");
+        let mut cut = old.clone();
+        cut.truncate(old.len() - 5);
+        assert!(ProjectionArtifact::decode(&cut).is_err());
     }
 
     #[test]

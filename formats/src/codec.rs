@@ -105,6 +105,17 @@ pub fn open_frame<'a>(kind: &FrameKind, bytes: &'a [u8]) -> Result<&'a [u8], For
     Ok(&content[PREFIX_LEN..])
 }
 
+/// The version a frame of `kind` declares, or `None` when `bytes` does not start like
+/// one (wrong magic, too short); [`open_frame`] still checks everything else.
+pub fn frame_version(kind: &FrameKind, bytes: &[u8]) -> Option<u16> {
+    match bytes.get(..10) {
+        Some([m0, m1, m2, m3, m4, m5, m6, m7, v0, v1]) if [*m0, *m1, *m2, *m3, *m4, *m5, *m6, *m7] == kind.magic => {
+            Some(u16::from_le_bytes([*v0, *v1]))
+        }
+        _ => None,
+    }
+}
+
 /// Encodes `value` as the body of a frame of `kind`.
 pub fn encode_framed<T: Serialize>(kind: &FrameKind, value: &T) -> Result<Vec<u8>, FormatError> {
     Ok(seal_frame(kind, &to_bincode(kind.name, value)?))

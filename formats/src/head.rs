@@ -1,8 +1,11 @@
 //! The recognition head: what replaces MobileNetV2's softmax layer.
 //!
 //! A linear classifier over the PCA codes of the artifact that carries it: `logits =
-//! W codes + b`, turned into probabilities by a softmax at a calibrated temperature
-//! `T` (`softmax(logits / T)`). When the largest probability is below
+//! W x + b`, where `x` is the codes as they are ([`HeadInput::Codes`], artifact format 2)
+//! or scaled to unit length ([`HeadInput::UnitCodes`], what the aggregator trains since
+//! format 3: a cosine geometry, which transfers better to photos the head never saw),
+//! turned into probabilities by a softmax at a calibrated temperature `T`
+//! (`softmax(logits / T)`). When the largest probability is below
 //! [`RecognitionHead::unknown_threshold`] the answer is "unknown". Pure: no I/O, no
 //! allocation beyond the output, and every entry point checks its input.
 
@@ -17,6 +20,31 @@ pub const MIN_TEMPERATURE: f32 = 1e-3;
 /// Largest accepted temperature.
 pub const MAX_TEMPERATURE: f32 = 1e3;
 
+/// What a head's weights multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadInput {
+    /// The PCA codes as they are (every head of artifact format 2).
+    Codes,
+    /// The PCA codes divided by their Euclidean norm (all zeros stay zeros).
+    UnitCodes,
+}
+
+impl HeadInput {
+    /// `codes` as this head reads them.
+    pub fn prepare(self, codes: &[f32]) -> Vec<f32> {
+        match self {
+            HeadInput::Codes => codes.to_vec(),
+            HeadInput::UnitCodes => unit(codes),
+        }
+    }
+}
+
+/// `v / |v|` (norm summed in `f64`); a zero vector stays zero.
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    if norm > 0.0 { v.iter().map(|x| (f64::from(*x) / norm) as f32).collect() } else { v.to_vec() }
+}
+
 /// A multinomial linear classifier over PCA codes, with its calibration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecognitionHead {
@@ -24,6 +52,8 @@ pub struct RecognitionHead {
     pub classes: Vec<String>,
     /// Input size: the number of PCA codes, the artifact's `k`.
     pub input_dim: u32,
+    /// How the codes are prepared before the weights apply.
+    pub input: HeadInput,
     /// Weights, `classes x input_dim`, row-major.
     pub weights: Vec<f32>,
     /// Bias, one per class.
@@ -73,7 +103,7 @@ impl RecognitionHead {
         self.classes.len()
     }
 
-    /// Raw scores `W codes + b`, one per class.
+    /// Raw scores `W x + b`, one per class, `x` the codes as [`Self::input`] prepares them.
     pub fn logits(&self, codes: &[f32]) -> Result<Vec<f32>, HeadError> {
         let d = self.input_dim as usize;
         if codes.len() != d {
@@ -82,12 +112,11 @@ impl RecognitionHead {
         if let Some(index) = codes.iter().position(|v| !v.is_finite()) {
             return Err(HeadError::NonFinite { index });
         }
-        Ok(self
-            .weights
-            .chunks_exact(d)
-            .zip(&self.bias)
-            .map(|(w, b)| b + w.iter().zip(codes).map(|(w, x)| f64::from(*w) * f64::from(*x)).sum::<f64>() as f32)
-            .collect())
+        let x = self.input.prepare(codes);
+        if let Some(index) = x.iter().position(|v| !v.is_finite()) {
+            return Err(HeadError::NonFinite { index });
+        }
+        Ok(self.weights.chunks_exact(d).zip(&self.bias).map(|(w, b)| b + dot(w, &x)).collect())
     }
 
     /// Calibrated class probabilities, `softmax(logits / temperature)`.
@@ -144,6 +173,11 @@ impl RecognitionHead {
     }
 }
 
+/// `w . x`, summed in `f64`.
+pub fn dot(w: &[f32], x: &[f32]) -> f32 {
+    w.iter().zip(x).map(|(w, x)| f64::from(*w) * f64::from(*x)).sum::<f64>() as f32
+}
+
 /// `softmax(logits / temperature)`, computed stably (max subtracted, `f64` sums).
 pub fn softmax(logits: &[f32], temperature: f32) -> Vec<f32> {
     let t = f64::from(temperature);
@@ -162,6 +196,7 @@ pub(crate) mod tests {
         RecognitionHead {
             classes: vec!["Apple".into(), "Pear".into()],
             input_dim: 2,
+            input: HeadInput::Codes,
             weights: vec![1.0, -1.0, -1.0, 1.0],
             bias: vec![0.0, 0.0],
             temperature: 1.0,
@@ -197,6 +232,17 @@ pub(crate) mod tests {
         assert_eq!(head.predict(&[1.0, f32::NAN]).unwrap_err(), HeadError::NonFinite { index: 1 });
         let huge = softmax(&[1e30, -1e30], 1.0);
         assert_eq!(huge, vec![1.0, 0.0]);
+    }
+
+    #[test]
+    fn unit_codes_ignore_the_codes_length() {
+        let head = RecognitionHead { input: HeadInput::UnitCodes, ..two_classes() };
+        let near = head.predict(&[3.0, 1.0]).unwrap();
+        let far = head.predict(&[300.0, 100.0]).unwrap();
+        assert_eq!(near, far);
+        assert!((head.logits(&[3.0, 4.0]).unwrap()[0] - (-0.2)).abs() < 1e-6);
+        assert_eq!(head.logits(&[0.0, 0.0]).unwrap(), vec![0.0, 0.0], "zero codes keep the bias");
+        assert_eq!(head.predict(&[f32::MAX, f32::MAX]).unwrap().best, 0, "no overflow through the norm");
     }
 
     #[test]

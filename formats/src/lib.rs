@@ -4,7 +4,8 @@
 //!   by the aggregator, and the one [`ShardBuilder`] that makes them.
 //! * [`artifact`]: the projection (PCA mean and components) the aggregator publishes
 //!   and phones apply.
-//! * [`head`]: the recognition head (a calibrated linear classifier over PCA codes)
+//! * [`head`]: the recognition head (a calibrated linear classifier over PCA codes,
+//!   unit-length codes since artifact format 3)
 //!   published inside the artifact.
 //! * [`catalogue`]: the fruit information (names, nutrition) published with the head.
 //! * [`request_auth`]: how a device signs its uploads (HMAC), for uploader and ingest.
@@ -33,7 +34,7 @@ pub mod signed;
 pub use artifact::ProjectionArtifact;
 pub use catalogue::{FruitInfo, Nutrition};
 pub use error::FormatError;
-pub use head::{HeadError, Prediction, RecognitionHead};
+pub use head::{HeadError, HeadInput, Prediction, RecognitionHead};
 pub use model_id::ModelId;
 pub use shard::{Encoding, Shard, ShardBuilder, ShardHeader, ShardView};
 pub use signed::{ProjectionManifest, VerifyError, sign_artifact, verify_published};

@@ -87,17 +87,18 @@ pub fn verify(secret: &[u8], request: Signed<'_>, signature_hex: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::batch_path;
 
     #[test]
     fn signatures_bind_every_part_of_the_request() {
-        let s = sign(b"k", "PUT", "/v1/batches/b1", b"body", 5, "n1");
+        let (path, other) = (batch_path("b1"), batch_path("b2"));
+        let s = sign(b"k", "PUT", &path, b"body", 5, "n1");
         let hash = body_hash(b"body");
-        let req =
-            Signed { method: "PUT", path: "/v1/batches/b1", body_sha256_hex: &hash, timestamp_ms: 5, nonce: "n1" };
+        let req = Signed { method: "PUT", path: &path, body_sha256_hex: &hash, timestamp_ms: 5, nonce: "n1" };
         assert!(verify(b"k", req, &s));
         assert!(!verify(b"other", req, &s));
         assert!(!verify(b"k", Signed { method: "GET", ..req }, &s));
-        assert!(!verify(b"k", Signed { path: "/v1/batches/b2", ..req }, &s));
+        assert!(!verify(b"k", Signed { path: &other, ..req }, &s));
         assert!(!verify(b"k", Signed { body_sha256_hex: &body_hash(b"bodY"), ..req }, &s));
         assert!(!verify(b"k", Signed { timestamp_ms: 6, ..req }, &s));
         assert!(!verify(b"k", Signed { nonce: "n2", ..req }, &s));

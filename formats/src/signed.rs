@@ -173,7 +173,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let a = artifact();
         let bytes = a.encode().unwrap();
-        let manifest = sign_artifact(&bytes, &a, "models/projection/v4.bin", "1970-01-01T00:00:00.001Z", &key);
+        let manifest = sign_artifact(&bytes, &a, &crate::layout::projection_key(4), "1970-01-01T00:00:00.001Z", &key);
         (bytes, manifest, key.verifying_key().to_bytes())
     }
 

@@ -10,9 +10,11 @@
 //! so `enqueue` and `status` never wait on a `flush` in progress. Two flushes, or
 //! two syncs, run one after the other.
 //!
-//! **Recognition** runs offline on the installed projection's recognition head;
-//! before the first sync, or when the aggregator saw no labelled embeddings, it
-//! answers [`ClientError::NoProjection`] or [`ClientError::NoRecognizer`].
+//! **Recognition** runs offline on the installed projection's recognition head, with
+//! the classes taught on the device ([`FruitsClient::teach`]) imprinted into it
+//! ([`crate::recognizer`]). Before the first sync, or when the aggregator saw no
+//! labelled embeddings, only taught classes are recognised; with none taught either,
+//! it answers [`ClientError::NoProjection`] or [`ClientError::NoRecognizer`].
 //!
 //! **Codes after sync.** Until a projection is installed, `enqueue` queues full
 //! `f32` embeddings (what the aggregator's PCA reads). Once one is installed, it
@@ -31,6 +33,7 @@ use crate::manifest::ModelManifest;
 use crate::queue::QueueError;
 use crate::recognizer::{Recognition, RecognizeError, Recognizer};
 use crate::sync::{ModelSync, Projector, SyncConfig, SyncError, SyncOutcome};
+use crate::taught::{TaughtClasses, TaughtError};
 use crate::uploader::{UploadError, Uploader, UploaderConfig};
 use fruits_formats::ModelId;
 use queues::{QueueSettings, Queues};
@@ -56,8 +59,11 @@ pub enum ClientError {
     /// The embedding could not be recognised.
     #[error(transparent)]
     Recognize(#[from] RecognizeError),
-    /// No projection is installed yet: call `sync_model` first.
-    #[error("no projection installed yet: sync the model first")]
+    /// A class could not be taught, or the taught classes stored.
+    #[error(transparent)]
+    Taught(#[from] TaughtError),
+    /// No projection is installed yet and nothing taught: call `sync_model` first.
+    #[error("no projection installed yet and no class taught: sync the model first")]
     NoProjection,
     /// The installed projection has no recognition head (no labelled embeddings
     /// were aggregated yet).
@@ -107,6 +113,12 @@ pub struct FruitsClient {
     sync: ModelSync,
     flushing: Mutex<()>,
     syncing: Mutex<()>,
+    /// Classes taught on the device, and where they are kept.
+    taught: Mutex<TaughtClasses>,
+    taught_path: std::path::PathBuf,
+    /// The installed head with the taught classes imprinted (or the taught classes
+    /// alone): rebuilt whenever either changes, under the `taught` lock.
+    recognizer: RwLock<Option<Arc<Recognizer>>>,
 }
 
 /// The installed projection and the recogniser over it.
@@ -125,6 +137,9 @@ impl Installed {
 
 /// The plan cache's folder in the device's storage.
 const PLAN_CACHE_DIR: &str = "plans";
+
+/// The taught classes' file in the device's storage.
+const TAUGHT_FILE: &str = "taught.bin";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a lock leaves queues consistent on disk (every change
@@ -172,6 +187,7 @@ impl FruitsClient {
             max_entries: device.max_queued,
         };
         let queues = Queues::open(&device.storage_dir.join("queue"), settings)?;
+        let taught_path = device.storage_dir.join(TAUGHT_FILE);
         let uploader = Uploader::new(UploaderConfig {
             server_url: device.ingest_url.clone(),
             device_id: device.device_id.clone(),
@@ -185,7 +201,8 @@ impl FruitsClient {
             dir: device.storage_dir,
         })?;
         let installed = sync.current()?.map(Installed::new);
-        Ok(Self {
+        let taught = TaughtClasses::load(&taught_path, embedder.dim())?;
+        let client = Self {
             embedder,
             model_id,
             installed: RwLock::new(installed),
@@ -194,7 +211,78 @@ impl FruitsClient {
             sync,
             flushing: Mutex::new(()),
             syncing: Mutex::new(()),
-        })
+            taught: Mutex::new(taught),
+            taught_path,
+            recognizer: RwLock::new(None),
+        };
+        client.rebuild_recognizer(&lock(&client.taught));
+        Ok(client)
+    }
+
+    /// Rebuilds the recogniser from the installed head and `taught` (the caller holds
+    /// the `taught` lock, so that rebuilds happen one at a time, each on current state).
+    fn rebuild_recognizer(&self, taught: &TaughtClasses) {
+        let combined = match self.installed().and_then(|i| i.recognizer.clone()) {
+            Some(published) => published.with_taught(taught),
+            None => Recognizer::taught_only(taught, self.embedder.dim()),
+        };
+        *self.recognizer.write().unwrap_or_else(PoisonError::into_inner) = combined.map(Arc::new);
+    }
+
+    /// Teaches the device a class from one photo of it (a fruit missing from the
+    /// published head, or one it gets wrong): its embedding is kept in the device's
+    /// storage, never uploaded; from 3-5 photos on, `recognize` names the class.
+    /// Returns how many examples the class now has.
+    pub fn teach(&self, label: &str, photo: &[u8]) -> Result<usize, ClientError> {
+        self.teach_embedding(label, &self.embed(photo)?)
+    }
+
+    /// [`Self::teach`] with an embedding already computed with [`Self::embed`].
+    pub fn teach_embedding(&self, label: &str, embedding: &[f32]) -> Result<usize, ClientError> {
+        let mut taught = lock(&self.taught);
+        let mut next = taught.clone();
+        let examples = next.teach(label, embedding)?;
+        next.save(&self.taught_path)?;
+        *taught = next;
+        self.rebuild_recognizer(&taught);
+        Ok(examples)
+    }
+
+    /// Forgets a taught class and its examples; `false` when it was not taught.
+    pub fn forget(&self, label: &str) -> Result<bool, ClientError> {
+        let mut taught = lock(&self.taught);
+        let mut next = taught.clone();
+        if !next.forget(label) {
+            return Ok(false);
+        }
+        next.save(&self.taught_path)?;
+        *taught = next;
+        self.rebuild_recognizer(&taught);
+        Ok(true)
+    }
+
+    /// The taught classes and how many examples each has, by label.
+    pub fn taught(&self) -> Vec<(String, usize)> {
+        lock(&self.taught).classes().iter().map(|c| (c.label.clone(), c.examples.len())).collect()
+    }
+
+    /// Installs a published projection obtained without the network (bundled with an
+    /// app, or copied from a publisher's storage): `latest.json` and the artifact it
+    /// names, with every check of [`Self::sync_model`].
+    pub fn install_projection(&self, artifact: &[u8], manifest_json: &[u8]) -> Result<SyncOutcome, ClientError> {
+        let _one_sync = lock(&self.syncing);
+        let outcome = self.sync.install_published(artifact, manifest_json)?;
+        self.reload_installed(&outcome)?;
+        Ok(outcome)
+    }
+
+    fn reload_installed(&self, outcome: &SyncOutcome) -> Result<(), ClientError> {
+        if let SyncOutcome::Updated { .. } = outcome {
+            let installed = self.sync.current()?.map(Installed::new);
+            *self.installed.write().unwrap_or_else(PoisonError::into_inner) = installed;
+            self.rebuild_recognizer(&lock(&self.taught));
+        }
+        Ok(())
     }
 
     /// The embedding of one encoded photo (JPEG, PNG, WebP, GIF, BMP).
@@ -210,10 +298,12 @@ impl FruitsClient {
     /// Recognises the fruit of an embedding already computed with [`Self::embed`]
     /// (so that one photo is embedded once to be both recognised and queued).
     pub fn recognize_embedding(&self, embedding: &[f32]) -> Result<Recognition, ClientError> {
-        let installed = self.installed().ok_or(ClientError::NoProjection)?;
-        let recognizer =
-            installed.recognizer.as_ref().ok_or(ClientError::NoRecognizer(installed.projector.version()))?;
-        Ok(recognizer.recognize(embedding)?)
+        let recognizer = self.recognizer.read().unwrap_or_else(PoisonError::into_inner).clone();
+        match (recognizer, self.installed()) {
+            (Some(recognizer), _) => Ok(recognizer.recognize(embedding)?),
+            (None, Some(installed)) => Err(ClientError::NoRecognizer(installed.projector.version())),
+            (None, None) => Err(ClientError::NoProjection),
+        }
     }
 
     /// The installed projection, if any.
@@ -284,10 +374,7 @@ impl FruitsClient {
     pub fn sync_model(&self) -> Result<SyncOutcome, ClientError> {
         let _one_sync = lock(&self.syncing);
         let outcome = self.sync.sync_model()?;
-        if let SyncOutcome::Updated { .. } = outcome {
-            let installed = self.sync.current()?.map(Installed::new);
-            *self.installed.write().unwrap_or_else(PoisonError::into_inner) = installed;
-        }
+        self.reload_installed(&outcome)?;
         Ok(outcome)
     }
 

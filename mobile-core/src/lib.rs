@@ -31,6 +31,7 @@ pub mod queue;
 pub mod recognizer;
 pub mod similarity;
 pub mod sync;
+pub mod taught;
 pub mod uploader;
 
 pub use embedder::{Embedder, EmbedderOptions, PlanOrigin};

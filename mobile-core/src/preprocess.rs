@@ -34,6 +34,11 @@ use crate::manifest::{ChannelOrder, InputSpec, Layout};
 /// 0.9986 against the full decode; at 2x it stays above 0.999.
 pub const JPEG_DCT_OVERSAMPLE: u32 = 2;
 
+/// Whether the linked libjpeg-turbo decodes with its SIMD kernels (x86: assembled with
+/// `nasm` when mozjpeg-sys was built; ARM: NEON, always). Without them a large JPEG decodes
+/// about 3x slower; the build warns (`build.rs`) and `fruits embed --verbose` says so.
+pub const JPEG_SIMD: bool = cfg!(jpeg_simd);
+
 /// Default pixel limit: 100 megapixels.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 

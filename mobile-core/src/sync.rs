@@ -119,51 +119,68 @@ impl ModelSync {
     /// new version, the artifact; verifies both and installs them atomically.
     pub fn sync_model(&self) -> Result<SyncOutcome, SyncError> {
         let dir = self.dir();
-        fs::create_dir_all(&dir)?;
-        let installed = installed_version(&self.config.dir)?;
         let mut request = self.client.get(self.url(fruits_formats::layout::LATEST_MANIFEST));
         if let Ok(etag) = fs::read_to_string(dir.join("etag")) {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag.trim());
         }
         let response = request.send().map_err(http)?;
         if response.status() == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(SyncOutcome::Unchanged { version: installed });
+            return Ok(SyncOutcome::Unchanged { version: installed_version(&self.config.dir)? });
         }
         if !response.status().is_success() {
             return Err(SyncError::Http(format!("latest.json: HTTP {}", response.status())));
         }
         let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let manifest_bytes = response.bytes().map_err(http)?;
+        let outcome = self.offer(&manifest_bytes, |key| {
+            let response = self.client.get(self.url(key)).send().map_err(http)?;
+            if !response.status().is_success() {
+                return Err(SyncError::Http(format!("{key}: HTTP {}", response.status())));
+            }
+            Ok(response.bytes().map_err(http)?.to_vec())
+        })?;
+        if let Some(etag) = etag {
+            replace_file(&dir.join("etag"), etag.as_bytes())?;
+        }
+        Ok(outcome)
+    }
+
+    /// Installs a published artifact and its `latest.json` obtained another way (bundled
+    /// with an app, copied from a publisher's storage), with every check of a sync.
+    pub fn install_published(&self, artifact: &[u8], manifest_json: &[u8]) -> Result<SyncOutcome, SyncError> {
+        self.offer(manifest_json, |_| Ok(artifact.to_vec()))
+    }
+
+    /// Checks a manifest (model, no rollback, key) and, when it names a new version,
+    /// verifies the artifact `fetch` returns for its key and installs both.
+    fn offer(
+        &self,
+        manifest_bytes: &[u8],
+        fetch: impl FnOnce(&str) -> Result<Vec<u8>, SyncError>,
+    ) -> Result<SyncOutcome, SyncError> {
+        let dir = self.dir();
+        fs::create_dir_all(&dir)?;
+        let installed = installed_version(&self.config.dir)?;
         let manifest: ProjectionManifest =
-            serde_json::from_slice(&manifest_bytes).map_err(|e| SyncError::Manifest(e.to_string()))?;
+            serde_json::from_slice(manifest_bytes).map_err(|e| SyncError::Manifest(e.to_string()))?;
         if manifest.model_id != self.config.model_id.to_string() {
             return Err(SyncError::WrongModel {
                 published: manifest.model_id,
                 local: self.config.model_id.to_string(),
             });
         }
-        let outcome = match installed {
-            Some(v) if v == manifest.version => SyncOutcome::Unchanged { version: installed },
-            Some(v) if v > manifest.version => {
-                return Err(SyncError::Rollback { offered: manifest.version, installed: v });
-            }
+        match installed {
+            Some(v) if v == manifest.version => Ok(SyncOutcome::Unchanged { version: installed }),
+            Some(v) if v > manifest.version => Err(SyncError::Rollback { offered: manifest.version, installed: v }),
             _ => {
                 fruits_formats::layout::projection_file(&manifest.key)
                     .ok_or_else(|| SyncError::BadKey(manifest.key.clone()))?;
-                let response = self.client.get(self.url(&manifest.key)).send().map_err(http)?;
-                if !response.status().is_success() {
-                    return Err(SyncError::Http(format!("{}: HTTP {}", manifest.key, response.status())));
-                }
-                let bytes = response.bytes().map_err(http)?;
+                let bytes = fetch(&manifest.key)?;
                 verify_published(&bytes, &manifest, &self.config.public_key)?;
-                install(&dir, manifest.version, &bytes, &manifest_bytes, installed)?;
-                SyncOutcome::Updated { version: manifest.version, previous: installed }
+                install(&dir, manifest.version, &bytes, manifest_bytes, installed)?;
+                Ok(SyncOutcome::Updated { version: manifest.version, previous: installed })
             }
-        };
-        if let Some(etag) = etag {
-            replace_file(&dir.join("etag"), etag.as_bytes())?;
         }
-        Ok(outcome)
     }
 
     /// The installed projection, re-verified from device storage.

@@ -8,7 +8,7 @@ use fruits_aggregator::storage::{LocalDir, Storage};
 use fruits_core::client::ModelSource;
 use fruits_e2e::{fruits360_tree, repo_root};
 use fruits_formats::{Shard, layout};
-use fruits_sim::emulate::{self, EmulateConfig, list_photos, photos_for};
+use fruits_sim::emulate::{self, EmulateConfig, Shots, list_photos, photos_for};
 
 const PHONES: usize = 20;
 const BEFORE: usize = 3;
@@ -36,8 +36,8 @@ fn twenty_phones_upload_exactly_once_and_end_on_the_latest_projection() {
         workdir: dir.path().join("work"),
         model: ModelSource::ManifestPath(repo_root().join("models/mobilenetv2-1.0-224-embed.json")),
         phones: PHONES,
-        photos_before_sync: BEFORE,
-        photos_after_sync: AFTER,
+        photos_before_sync: Shots::Count(BEFORE),
+        photos_after_sync: Shots::Count(AFTER),
         k: 8,
         batch_rows: 2,
     };
@@ -64,7 +64,7 @@ fn twenty_phones_upload_exactly_once_and_end_on_the_latest_projection() {
     for (i, p) in report.phones.iter().enumerate() {
         let taken = |start, count| {
             let mut labels: Vec<String> =
-                photos_for(&photos, i, PHONES, start, count).iter().map(|p| p.label.clone()).collect();
+                photos_for(&photos, i, PHONES, start, Shots::Count(count)).iter().map(|p| p.label.clone()).collect();
             labels.sort();
             labels
         };

@@ -12,7 +12,7 @@ use fruits_core::client::ModelSource as CoreModelSource;
 use fruits_e2e::repo_root;
 use fruits_ffi::{FruitsClient, FruitsConfig, ModelSource};
 use fruits_sim::dataset::{self, BuildOptions};
-use fruits_sim::emulate::{self, EmulateConfig};
+use fruits_sim::emulate::{self, EmulateConfig, Shots};
 
 /// `golden.properties`: `key=value` lines, `#` comments.
 fn golden() -> HashMap<String, String> {
@@ -41,8 +41,8 @@ fn the_sdk_recognises_the_golden_photo_offline_as_the_other_languages_do() {
     let golden = golden();
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("dataset");
-    let options = BuildOptions { views: 8, test_percent: 0, ..BuildOptions::default() };
-    let views = dataset::build(&repo_root().join("data/tuxpaint/fruit"), &set, &options).unwrap();
+    let options = BuildOptions { views: 8, phone_views: 0, test_percent: 0, ..BuildOptions::default() };
+    dataset::build(&repo_root().join("data/tuxpaint/fruit"), &set, &options).unwrap();
     let manifest = repo_root().join(&golden["manifest"]);
     let fixture = dir.path().join("fixture");
     let report = emulate::run(&EmulateConfig {
@@ -50,8 +50,8 @@ fn the_sdk_recognises_the_golden_photo_offline_as_the_other_languages_do() {
         workdir: fixture.clone(),
         model: CoreModelSource::ManifestPath(manifest.clone()),
         phones: 1,
-        photos_before_sync: views.len(),
-        photos_after_sync: 0,
+        photos_before_sync: Shots::All,
+        photos_after_sync: Shots::Count(0),
         k: 32,
         batch_rows: 64,
     })
@@ -77,4 +77,23 @@ fn the_sdk_recognises_the_golden_photo_offline_as_the_other_languages_do() {
     assert!((0.0..=1.0).contains(&result.confidence));
     assert_eq!(result.top[0].label, golden["expected_label"]);
     assert_eq!(sdk.status().projection_version, Some(1));
+
+    // A class the head never saw, taught on the device, as the Kotlin and Python tests do.
+    let (label, vegetable) =
+        (golden["taught_label"].clone(), std::fs::read(repo_root().join(&golden["taught_photo"])).unwrap());
+    assert!(sdk.teach(String::new(), vegetable.clone()).is_err());
+    assert_eq!(
+        (sdk.teach(label.clone(), vegetable.clone()).unwrap(), sdk.teach(label.clone(), vegetable.clone()).unwrap()),
+        (1, 2)
+    );
+    let taught = sdk.recognize(vegetable.clone()).unwrap();
+    assert_eq!((taught.label.as_deref(), taught.taught), (Some(label.as_str()), true), "{taught:?}");
+    let pineapple = sdk.recognize(std::fs::read(repo_root().join(&golden["photo"])).unwrap()).unwrap();
+    assert_eq!(
+        pineapple.label.as_deref(),
+        Some(golden["expected_label"].as_str()),
+        "the published classes still answer"
+    );
+    assert!(sdk.forget(label.clone()).unwrap() && !sdk.forget(label.clone()).unwrap());
+    assert_ne!(sdk.recognize(vegetable).unwrap().label, Some(label));
 }

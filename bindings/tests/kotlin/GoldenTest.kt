@@ -17,6 +17,8 @@ class Golden(repo: File) {
     val tolerance = p.getProperty("tolerance").toFloat()
     val expectedLabel: String = p.getProperty("expected_label")
     val manifest = File(repo, p.getProperty("manifest")).path
+    val taughtPhoto: ByteArray = File(repo, p.getProperty("taught_photo")).readBytes()
+    val taughtLabel: String = p.getProperty("taught_label")
 }
 
 /** A client over a copy of the emulator's phone-00 storage (projection v1 installed). */
@@ -80,6 +82,21 @@ fun main(args: Array<String>) {
             error("no exception")
         } catch (e: FruitsException.Network) {}
         check(sdk.status().queued == 1u) { "${sdk.status()}" }
+    }
+
+    test("a taught class is recognised, listed and forgotten") {
+        check(sdk.teach(golden.taughtLabel, golden.taughtPhoto) == 1u)
+        check(sdk.teach(golden.taughtLabel, golden.taughtPhoto) == 2u)
+        check(sdk.taughtClasses() == listOf(TaughtClass(golden.taughtLabel, 2u))) { "${sdk.taughtClasses()}" }
+        val r = sdk.recognize(golden.taughtPhoto)
+        check(r.label == golden.taughtLabel && r.taught) { "$r" }
+        check(sdk.recognize(golden.photo).label == golden.expectedLabel) { "the published classes still answer" }
+        check(sdk.forget(golden.taughtLabel) && !sdk.forget(golden.taughtLabel))
+        check(sdk.recognize(golden.taughtPhoto).label != golden.taughtLabel)
+        try {
+            sdk.teach("", golden.taughtPhoto)
+            error("no exception")
+        } catch (e: FruitsException.InvalidInput) {}
     }
 
     results.forEach { (name, failure) -> println(if (failure == null) "ok     $name" else "FAILED $name: $failure") }

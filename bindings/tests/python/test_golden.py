@@ -29,11 +29,18 @@ def golden():
 
 GOLDEN = golden()
 PHOTO = (REPO / GOLDEN["photo"]).read_bytes()
+# A vegetable: a class the fixture's head never saw.
+VEGETABLE = (REPO / GOLDEN["taught_photo"]).read_bytes()
 
 
 def open_client(storage, upload_attempts):
     """A client over a copy of the emulator's phone-00 storage (projection v1 installed)."""
     shutil.copytree(FIXTURE / "phones/phone-00", storage)
+    return reopen(storage, upload_attempts)
+
+
+def reopen(storage, upload_attempts=1):
+    """A client over `storage` as it is (the app started again)."""
     key = bytes.fromhex((FIXTURE / "publisher.key.pub").read_text().strip())
     return sdk.FruitsClient(
         sdk.FruitsConfig(
@@ -111,10 +118,11 @@ def test_cosine_similarity_and_its_error():
         sdk.cosine_similarity([1.0], [1.0, 2.0])
 
 
-def test_recognition_before_any_sync_raises_not_ready(tmp_path):
-    fresh = sdk.FruitsClient(
+def never_synced(storage):
+    """A client on a new device: no projection installed, nothing taught."""
+    return sdk.FruitsClient(
         sdk.FruitsConfig(
-            storage_dir=str(tmp_path / "fresh"),
+            storage_dir=str(storage),
             model=sdk.ModelSource.MANIFEST_PATH(path=str(REPO / GOLDEN["manifest"])),
             ingest_url=UNREACHABLE,
             device_id="phone-00",
@@ -123,6 +131,33 @@ def test_recognition_before_any_sync_raises_not_ready(tmp_path):
             upload_attempts=1,
         )
     )
+
+
+def test_recognition_before_any_sync_raises_not_ready(tmp_path):
+    fresh = never_synced(tmp_path / "fresh")
     with pytest.raises(sdk.FruitsError.NotReady):
         fresh.recognize(PHOTO)
     assert fresh.status().projection_version is None
+
+
+def test_a_taught_class_is_recognised_kept_across_restarts_and_forgotten(client, tmp_path):
+    label = GOLDEN["taught_label"]
+    with pytest.raises(sdk.FruitsError.InvalidInput):
+        client.teach("", VEGETABLE)
+    assert [client.teach(label, VEGETABLE) for _ in range(3)] == [1, 2, 3]
+    assert client.taught_classes() == [sdk.TaughtClass(label=label, examples=3)]
+    result = client.recognize(VEGETABLE)
+    assert (result.label, result.taught) == (label, True), result
+    assert client.recognize(PHOTO).label == GOLDEN["expected_label"], "the published classes still answer"
+    assert reopen(tmp_path / "phone").taught_classes() == [sdk.TaughtClass(label=label, examples=3)]
+    assert client.forget(label) and not client.forget(label)
+    assert client.recognize(VEGETABLE).label != label
+    assert client.taught_classes() == []
+
+
+def test_before_any_sync_only_taught_classes_answer(tmp_path):
+    fresh = never_synced(tmp_path / "fresh")
+    fresh.teach(GOLDEN["taught_label"], VEGETABLE)
+    result = fresh.recognize(VEGETABLE)
+    assert (result.label, result.taught) == (GOLDEN["taught_label"], True), result
+    assert fresh.recognize(PHOTO).label is None, "a pineapple is nothing it was taught"

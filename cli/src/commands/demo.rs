@@ -21,18 +21,24 @@ pub struct DemoArgs {
     /// Fruit photos (class from each file name).
     #[arg(long, default_value = "data/tuxpaint/fruit")]
     pub photos: PathBuf,
-    /// Photos of things that are not fruit (expected to come back "unknown").
-    #[arg(long, default_value = "data/tuxpaint/vegetables")]
-    pub not_fruit: PathBuf,
+    /// Folders of photos of things that are not fruit (expected to come back "unknown").
+    #[arg(long, default_values = ["data/tuxpaint/vegetables", "data/tuxpaint/objects"])]
+    pub not_fruit: Vec<PathBuf>,
+    /// Cut-out photos of everyday things for the phone-like views' backgrounds.
+    #[arg(long, default_value = "data/tuxpaint/clutter")]
+    pub clutter: PathBuf,
     /// Model manifest (default: models/ as for `fruits embed`).
     #[arg(long)]
     pub manifest: Option<PathBuf>,
     /// TrueType font for the report's charts.
     #[arg(long, default_value = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")]
     pub font: PathBuf,
-    /// Views rendered per training photo.
+    /// Plain views rendered per training photo.
     #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(5..=1000))]
     pub views: u32,
+    /// Phone-like views rendered per training photo.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    pub phone_views: u32,
     /// Emulated phones.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub phones: u32,
@@ -50,10 +56,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let config = DemoConfig {
         fruit_photos: args.photos.clone(),
         other_photos: args.not_fruit.clone(),
+        clutter: args.clutter.clone(),
         workdir: args.workdir.join(format!("run-{seconds}")),
         model: ModelSource::ManifestPath(location.manifest),
         font: args.font.clone(),
         views: args.views,
+        phone_views: args.phone_views,
         phones: args.phones as usize,
         k: args.k,
     };
@@ -61,6 +69,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&report)?);
     let k95 = report.components_for.iter().find(|t| (t.share - 0.95).abs() < 1e-9).map(|t| t.components);
     let store = config.workdir.join("emulator/store");
+    let phone = config.workdir.join("emulator/phones/phone-00");
     eprintln!("\nreport: {}", store.join(layout::report_key("demo", "index.html")).display());
     eprintln!("picture: {}", store.join(layout::report_key("demo", "pca_3d.png")).display());
     eprintln!(
@@ -72,10 +81,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         report.heldout.known_correct
     );
     eprintln!(
-        "vegetables (not fruit): {:.1}% unknown or below 50% confidence ({} of {})",
+        "not fruit (vegetables, other things): {:.1}% unknown or below 50% confidence ({} of {})",
         100.0 * report.not_fruit.unknown_or_unsure_rate(),
         report.not_fruit.unknown_or_unsure,
         report.not_fruit.photos
+    );
+    eprintln!(
+        "what is this fruit? try: cargo run --release -p fruits-cli -- recognize --phone {} samples/",
+        phone.display()
     );
     let or_none = |v: Option<String>| v.unwrap_or_else(|| "none".into());
     eprintln!(

@@ -50,13 +50,25 @@ fn load_embedder(args: &EmbedArgs) -> Result<Embedder> {
     let embedder = Embedder::from_files(&model_path, manifest, options)
         .with_context(|| format!("cannot load model {}", model_path.display()))?;
     tracing::debug!(origin = ?embedder.plan_origin(), "model loaded");
+    if args.verbose {
+        eprintln!(
+            "model {} ({}), plan {:?}; JPEG decoding: libjpeg-turbo {}",
+            model_path.display(),
+            embedder.model_id(),
+            embedder.plan_origin(),
+            match fruits_core::preprocess::JPEG_SIMD {
+                true => "with SIMD",
+                false => "WITHOUT SIMD (built without nasm: large JPEGs decode about 3x slower)",
+            }
+        );
+    }
     Ok(embedder)
 }
 
 /// Expands the command-line inputs: files as given, directories walked
 /// recursively (sorted, image extensions only). Also says whether any
 /// directory was walked (the progress bar is shown only then).
-fn collect_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
+pub(crate) fn collect_inputs(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
     let mut files = Vec::new();
     let mut walked = false;
     for input in inputs {

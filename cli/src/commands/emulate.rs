@@ -19,8 +19,8 @@ pub fn run(args: &EmulateArgs) -> Result<ExitCode> {
         workdir: args.workdir.clone(),
         model: ModelSource::ManifestPath(location.manifest),
         phones: args.phones as usize,
-        photos_before_sync: args.photos_before_sync as usize,
-        photos_after_sync: args.photos_after_sync as usize,
+        photos_before_sync: args.photos_before_sync,
+        photos_after_sync: args.photos_after_sync,
         k: args.k,
         batch_rows: args.batch_rows as usize,
     };

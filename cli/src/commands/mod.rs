@@ -4,6 +4,7 @@ pub mod dataset;
 pub mod demo;
 pub mod embed;
 pub mod emulate;
+pub mod recognize;
 
 use std::process::ExitCode;
 
@@ -16,5 +17,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Dataset(args) => dataset::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Emulate(args) => emulate::run(&args),
+        Command::Recognize(args) => recognize::run(&args),
     }
 }

@@ -1,8 +1,8 @@
 //! The numbers of the report, computed from the published artifact and the
 //! embeddings (pure: no I/O, no drawing).
 
-use crate::head::{self, HeadOptions, LabelledSet};
 use fruits_formats::{Encoding, ModelId, ProjectionArtifact, Shard, ShardHeader};
+use fruits_head::{self as head, HeadMetrics, HeadOptions, LabelledSet};
 use fruits_pca::finalize::VarianceThreshold;
 use serde::Serialize;
 
@@ -36,7 +36,8 @@ pub struct AccuracyAtK {
     pub k: u32,
     /// `true` for the head on the full embeddings, without PCA.
     pub full: bool,
-    /// Top-1 accuracy on the held-out rows.
+    /// Top-1 accuracy on the held-out rows (rows of devices the head never trained on,
+    /// whose class it knew; see `fruits_head`).
     pub accuracy: f64,
     /// Held-out rows it was measured on.
     pub heldout_rows: usize,
@@ -89,6 +90,9 @@ pub struct PublishedHead {
     pub temperature: f32,
     /// Its unknown threshold.
     pub unknown_threshold: f32,
+    /// What its training measured on held-out devices (calibration error among it),
+    /// as the publication recorded it.
+    pub calibration: Option<HeadMetrics>,
 }
 
 /// Name of the class of unlabelled embeddings in the scatter.
@@ -132,6 +136,7 @@ pub fn compute(
     labelled: &LabelledSet,
     unlabelled: &[f32],
     options: &HeadOptions,
+    head_metrics: Option<&HeadMetrics>,
 ) -> ReportData {
     let d = artifact.dim as usize;
     let mut classes = labelled.classes().to_vec();
@@ -195,6 +200,7 @@ pub fn compute(
             classes: h.classes.clone(),
             temperature: h.temperature,
             unknown_threshold: h.unknown_threshold,
+            calibration: head_metrics.cloned(),
         }),
     }
 }
@@ -210,28 +216,24 @@ fn accuracy_curve(
     if set.is_empty() {
         return Vec::new();
     }
-    let heldout = head::heldout_mask(set.rows(), set.dim(), options.heldout_percent);
     let Ok(all_codes) = head::codes(artifact, set, artifact.k as usize) else { return Vec::new() };
     let k = artifact.k as usize;
+    let point = |k: u32, full: bool, t: head::TrainedHead| AccuracyAtK {
+        k,
+        full,
+        accuracy: t.metrics.heldout_accuracy,
+        heldout_rows: t.metrics.heldout_rows,
+    };
     let mut curve = Vec::new();
     for &w in widths {
         let codes: Vec<f32> = all_codes.chunks_exact(k).flat_map(|c| c[..w as usize].iter().copied()).collect();
-        if let Ok(t) = head::train(&codes, w as usize, set.labels(), set.classes(), &heldout, options) {
-            curve.push(AccuracyAtK {
-                k: w,
-                full: false,
-                accuracy: t.metrics.heldout_accuracy,
-                heldout_rows: t.metrics.heldout_rows,
-            });
+        let features = head::Features { values: &codes, dim: w as usize, ..head::embedding_features(set) };
+        if let Ok(t) = head::train(&features, options) {
+            curve.push(point(w, false, t));
         }
     }
-    if let Ok(t) = head::train(set.rows(), set.dim(), set.labels(), set.classes(), &heldout, options) {
-        curve.push(AccuracyAtK {
-            k: artifact.dim,
-            full: true,
-            accuracy: t.metrics.heldout_accuracy,
-            heldout_rows: t.metrics.heldout_rows,
-        });
+    if let Ok(t) = head::train(&head::embedding_features(set), options) {
+        curve.push(point(artifact.dim, true, t));
     }
     curve
 }

@@ -24,6 +24,29 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
+/// What the head's calibration measured, as one sentence (leading space).
+fn calibration_sentence(m: &fruits_head::HeadMetrics) -> String {
+    let held = match m.calibration {
+        fruits_head::Calibration::HeldOutDevices => {
+            format!("{} rows of devices it never trained on ({} folds)", m.heldout_rows, m.folds)
+        }
+        fruits_head::Calibration::HeldOutRows => {
+            format!("{} held-out rows of its one device (optimistic: views of one photo on both sides)", m.heldout_rows)
+        }
+    };
+    let novel = match m.novel_rows {
+        0 => String::new(),
+        n => format!(", {:.1}% of {n} rows of fruits it never saw answered unknown", m.novel_rejected * 100.0),
+    };
+    format!(
+        " Calibrated on {held}: top-1 {:.1}%, calibration error (ECE) {:.3}, {:.1}% of them answered, {:.1}% of those answers right{novel}.",
+        m.heldout_accuracy * 100.0,
+        m.heldout_ece,
+        m.heldout_known_rate * 100.0,
+        m.heldout_answer_precision * 100.0
+    )
+}
+
 /// Escapes text for HTML element content and attribute values.
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -146,10 +169,11 @@ pub fn page(
     );
     let head = match &data.head {
         Some(h) => format!(
-            "<p>Published recognition head: {} classes, temperature {:.3}, unknown below a confidence of {:.3}.</p>",
+            "<p>Published recognition head: {} classes, temperature {:.3}, unknown below a confidence of {:.3}.{}</p>",
             h.classes.len(),
             h.temperature,
-            h.unknown_threshold
+            h.unknown_threshold,
+            h.calibration.as_ref().map(calibration_sentence).unwrap_or_default()
         ),
         None => "<p>The published projection carries no recognition head.</p>".into(),
     };

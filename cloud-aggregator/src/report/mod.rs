@@ -16,13 +16,13 @@ pub mod html;
 pub mod png;
 
 use crate::error::AggregatorError;
-use crate::head::{HeadOptions, LabelledSet};
 use crate::pipeline;
 use crate::storage::Storage;
 use crate::validate::{self, Expected};
 use data::ReportData;
 use fruits_formats::ProjectionArtifact;
 use fruits_formats::layout::{self, INCOMING_PREFIX, LATEST_MANIFEST};
+use fruits_head::{HeadOptions, LabelledSet};
 use fruits_pca::finalize::VarianceThreshold;
 use serde::Serialize;
 
@@ -62,7 +62,8 @@ pub fn write(
     let bytes = output.get(key).map_err(AggregatorError::storage(format!("reading {key}")))?;
     let artifact = ProjectionArtifact::decode(&bytes).map_err(AggregatorError::format(key.clone()))?;
     let (labelled, unlabelled) = embeddings(input, &artifact)?;
-    let report = data::compute(&artifact, &latest.components_for, &labelled, &unlabelled, options);
+    let report =
+        data::compute(&artifact, &latest.components_for, &labelled, &unlabelled, options, latest.head.as_ref());
     write_files(output, run, &report)
 }
 

@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn syncs_the_file_before_the_rename_and_the_directory_after() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("incoming/d/b.shard");
+        let path = dir.path().join("sub/d/b.bin");
         let mut seen = Vec::new();
         replace_file_syncing_with(&path, b"new", &mut |file: &File| {
             let meta = file.metadata()?;
@@ -89,7 +89,7 @@ mod tests {
         let mut failing = |_: &File| Err(io::Error::other("disk full"));
         assert!(replace_file_syncing_with(&path, b"newer", &mut failing).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"new", "a failed sync leaves the old content");
-        assert_eq!(names(path.parent().unwrap()), ["b.shard"], "and no temporary file");
+        assert_eq!(names(path.parent().unwrap()), ["b.bin"], "and no temporary file");
     }
 
     #[test]

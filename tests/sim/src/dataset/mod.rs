@@ -1,14 +1,18 @@
 //! Fruits-360-style data sets: reading the layout (`Training/<Class>/*.jpg`,
-//! `Test/<Class>/*.jpg`) and building one offline from real fruit photos.
+//! `Test/<Class>/*.jpg`) and building one offline from real fruit photos: plain views
+//! (`<photo>_<n>.jpg`) and views as a phone would take them (`<photo>_p<n>.jpg`).
 //!
-//! The pure parts are [`augment`] (views of a photo) and [`plan`] (classes from
-//! file names, the train/test split); this module does the file I/O.
+//! The pure parts are [`augment`] (views of a photo), [`scene`] (the image operations
+//! views are made of) and [`plan`] (classes from file names, the train/test split);
+//! this module does the file I/O.
 
 pub mod augment;
 pub mod plan;
+pub mod scene;
 
-use augment::{SplitMix, View};
-use plan::{PlannedView, Side};
+use augment::{Families, PhoneView, SplitMix, View};
+use image::RgbaImage;
+use plan::{Counts, Kind, PlannedView, Side};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -117,18 +121,76 @@ pub fn summarise(images: &[LabelledImage]) -> Summary {
 /// How to build a set from photos.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
-    /// Views rendered per training photo.
+    /// Plain views rendered per training photo.
     pub views: u32,
+    /// Phone-like views rendered per training photo.
+    pub phone_views: u32,
     /// Share of views (single-photo classes) or photos (other classes) for `Test/`.
     pub test_percent: u32,
-    /// Side of the square images, pixels (Fruits-360: 100).
+    /// Side of the plain views, pixels (Fruits-360: 100).
     pub size: u32,
+    /// Side of the phone-like views, pixels (the model's input: 224).
+    pub phone_size: u32,
+    /// The conditions phone-like views add.
+    pub families: Families,
+    /// Cut-out photos of things that are not fruit, for cluttered backgrounds (a folder,
+    /// searched recursively; never photos used for testing). Without it, phone-like
+    /// views keep a plain background.
+    pub clutter: Option<PathBuf>,
 }
 
 impl Default for BuildOptions {
     fn default() -> Self {
-        Self { views: 40, test_percent: 20, size: 100 }
+        Self {
+            views: 40,
+            phone_views: 40,
+            test_percent: 20,
+            size: 100,
+            phone_size: 224,
+            families: Families::all(),
+            clutter: None,
+        }
     }
+}
+
+/// Whether a cut-out looks like a photo rather than a flat drawing: more than 100
+/// distinct colours (5 bits a channel) among its opaque pixels. Tux Paint's stamps mix
+/// both: every fruit photo has 156 or more, its flags, road signs and letters fewer than
+/// 100 (some shaded drawings pass).
+pub fn is_photo(cutout: &RgbaImage) -> bool {
+    let mut seen = vec![false; 1 << 15];
+    let mut distinct = 0;
+    for p in cutout.pixels().filter(|p| p[3] > 200) {
+        let i = (usize::from(p[0] >> 3) << 10) | (usize::from(p[1] >> 3) << 5) | usize::from(p[2] >> 3);
+        distinct += usize::from(!seen[i]);
+        seen[i] = true;
+    }
+    distinct > 100
+}
+
+/// Every image below `dir` (recursively, sorted by path), decoded to RGBA.
+pub fn load_cutouts(dir: &Path) -> Result<Vec<RgbaImage>, DatasetError> {
+    let mut paths = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for path in sorted_entries(&next)? {
+            if path.is_dir() {
+                pending.push(path);
+            } else if fruits_core::has_image_extension(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(DatasetError::Empty(format!("no images under {}", dir.display())));
+    }
+    paths
+        .par_iter()
+        .map(|path| {
+            image::open(path).map(|i| i.to_rgba8()).map_err(|source| DatasetError::Image { path: path.clone(), source })
+        })
+        .collect()
 }
 
 /// The photos in `dir` whose file names give a class, as `(stem, class, path)`.
@@ -157,8 +219,13 @@ pub fn build(photos_dir: &Path, out: &Path, options: &BuildOptions) -> Result<Ve
             image::open(path).map(|i| i.to_rgba8()).map_err(|source| DatasetError::Image { path: path.clone(), source })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let clutter = match &options.clutter {
+        Some(dir) if options.phone_views > 0 => load_cutouts(dir)?.into_iter().filter(is_photo).collect(),
+        _ => Vec::new(),
+    };
     let names: Vec<(String, String)> = photos.iter().map(|(n, c, _)| (n.clone(), c.clone())).collect();
-    let planned = plan::plan(&names, options.views, options.test_percent);
+    let counts = Counts { plain: options.views, phone: options.phone_views, test_percent: options.test_percent };
+    let planned = plan::plan(&names, counts);
     for side in [Side::Training, Side::Test] {
         let dir = out.join(side.folder());
         if dir.exists() {
@@ -167,14 +234,27 @@ pub fn build(photos_dir: &Path, out: &Path, options: &BuildOptions) -> Result<Ve
     }
     let mut images: Vec<LabelledImage> = planned
         .par_iter()
-        .map(|PlannedView { photo, view, side }| {
+        .map(|PlannedView { photo, view, kind, side }| {
             let (stem, class, _) = &photos[*photo];
-            let params = if *view == 0 { View::IDENTITY } else { View::random(&mut SplitMix::for_view(stem, *view)) };
-            let img = augment::render(&decoded[*photo], &params, options.size);
+            let (img, quality, name) = match kind {
+                Kind::Plain => {
+                    let params =
+                        if *view == 0 { View::IDENTITY } else { View::random(&mut SplitMix::for_view(stem, *view)) };
+                    let img = augment::render(&decoded[*photo], &params, options.size);
+                    (img, augment::PLAIN_JPEG_QUALITY, format!("{stem}_{view}.jpg"))
+                }
+                Kind::Phone => {
+                    let params = PhoneView::random(&mut plan::phone_seed(stem, "phone", *view), options.families);
+                    let img = augment::render_phone(&decoded[*photo], &params, options.phone_size, &clutter);
+                    (img, params.jpeg_quality, format!("{stem}_p{view}.jpg"))
+                }
+            };
             let dir = out.join(side.folder()).join(class);
             std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-            let path = dir.join(format!("{stem}_{view}.jpg"));
-            img.save(&path).map_err(|source| DatasetError::Image { path: path.clone(), source })?;
+            let path = dir.join(name);
+            let bytes = augment::encode_jpeg(&img, quality)
+                .map_err(|source| DatasetError::Image { path: path.clone(), source })?;
+            std::fs::write(&path, bytes).map_err(io(&path))?;
             Ok(LabelledImage { side: *side, class: class.clone(), path })
         })
         .collect::<Result<_, DatasetError>>()?;

@@ -43,44 +43,81 @@ pub fn class_of(stem: &str) -> Option<String> {
     Some(first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect())
 }
 
+/// The two kinds of view of a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// On a plain background (`<photo>_<view>.jpg`).
+    Plain,
+    /// As a phone would take it (`<photo>_p<view>.jpg`).
+    Phone,
+}
+
 /// One view to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedView {
     /// Index of the photo in the list given to [`plan`].
     pub photo: usize,
-    /// View number (0 is the photo itself).
+    /// View number (plain view 0 is the photo itself).
     pub view: u32,
+    /// Plain or phone-like.
+    pub kind: Kind,
     /// Where it goes.
     pub side: Side,
 }
 
-/// Plans `views` views per training photo. Single-photo classes send about
-/// `test_percent`% of their views (never view 0) to `Test/`; classes with several
-/// photos hold out `round(n * test_percent / 100)` photos (at least one), chosen by
-/// a hash of their names, each rendered `ceil(views * test_percent / 100)` times so
-/// every class has about as many test views.
-pub fn plan(photos: &[(String, String)], views: u32, test_percent: u32) -> Vec<PlannedView> {
-    let test_views = (views * test_percent).div_ceil(100).max(1);
+/// How many views of each kind a photo gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Plain views per training photo.
+    pub plain: u32,
+    /// Phone-like views per training photo.
+    pub phone: u32,
+    /// Share of views (single-photo classes) or photos (other classes) for `Test/`.
+    pub test_percent: u32,
+}
+
+/// Plans the views of every photo, of both kinds. Single-photo classes send about
+/// `test_percent`% of their views (never plain view 0) to `Test/`; classes with several
+/// photos hold out `round(n * test_percent / 100)` photos (at least one), chosen by a
+/// hash of their names, each rendered `ceil(views * test_percent / 100)` times per kind,
+/// so every class has about as many test views.
+pub fn plan(photos: &[(String, String)], counts: Counts) -> Vec<PlannedView> {
     let name_hash = |name: &str| SplitMix::for_view(name, u32::MAX).next_u64();
+    let kinds = [(Kind::Plain, counts.plain), (Kind::Phone, counts.phone)];
     let mut out = Vec::new();
     for (photo, (name, class)) in photos.iter().enumerate() {
         let mut siblings: Vec<&str> = photos.iter().filter(|(_, c)| c == class).map(|(n, _)| n.as_str()).collect();
-        if siblings.len() == 1 {
-            out.extend((0..views).map(|view| {
-                let test = view > 0 && SplitMix::for_view(name, view).next_u64() % 100 < u64::from(test_percent);
-                PlannedView { photo, view, side: if test { Side::Test } else { Side::Training } }
-            }));
-            continue;
-        }
+        let single = siblings.len() == 1;
         siblings.sort_by_key(|n| (name_hash(n), n.to_string()));
-        let held = ((siblings.len() as u32 * test_percent + 50) / 100).max(1) as usize;
-        if siblings[..held].contains(&name.as_str()) {
-            out.extend((0..test_views).map(|view| PlannedView { photo, view, side: Side::Test }));
-        } else {
-            out.extend((0..views).map(|view| PlannedView { photo, view, side: Side::Training }));
+        let held = ((siblings.len() as u32 * counts.test_percent + 50) / 100).max(1) as usize;
+        let held_out = !single && siblings[..held].contains(&name.as_str());
+        for (kind, views) in kinds {
+            let salted = match kind {
+                Kind::Plain => name.clone(),
+                Kind::Phone => format!("{name}#phone"),
+            };
+            if single {
+                out.extend((0..views).map(|view| {
+                    let first = kind == Kind::Plain && view == 0;
+                    let draw = SplitMix::for_view(&salted, view).next_u64() % 100;
+                    let test = !first && draw < u64::from(counts.test_percent);
+                    PlannedView { photo, view, kind, side: if test { Side::Test } else { Side::Training } }
+                }));
+            } else if held_out {
+                let test_views = (views * counts.test_percent).div_ceil(100).max(u32::from(views > 0));
+                out.extend((0..test_views).map(|view| PlannedView { photo, view, kind, side: Side::Test }));
+            } else {
+                out.extend((0..views).map(|view| PlannedView { photo, view, kind, side: Side::Training }));
+            }
         }
     }
     out
+}
+
+/// The seed of a photo's phone-like views of one purpose (`"phone"` for the data set's;
+/// benchmarks use names of their own, so that their views are never the training ones).
+pub fn phone_seed(photo: &str, purpose: &str, view: u32) -> SplitMix {
+    SplitMix::for_view(&format!("{photo}#{purpose}"), view)
 }
 
 #[cfg(test)]
@@ -102,7 +139,7 @@ mod tests {
     #[test]
     fn a_photo_of_a_multi_photo_class_is_on_one_side_only() {
         let photos = photos(&["apple_red", "apple_green", "apple_fuji", "apple_gala", "apple_pink", "kiwi"]);
-        let plan = plan(&photos, 40, 20);
+        let plan = plan(&photos, Counts { plain: 40, phone: 10, test_percent: 20 });
         for (i, (name, _)) in photos.iter().enumerate() {
             let sides: Vec<Side> = plan.iter().filter(|v| v.photo == i).map(|v| v.side).collect();
             if name.starts_with("apple") {
@@ -116,16 +153,20 @@ mod tests {
             .map(|(_, (n, _))| n.as_str())
             .collect();
         assert_eq!(held.len(), 1, "one apple of five held out: {held:?}");
-        assert_eq!(plan.iter().filter(|v| photos[v.photo].0 == held[0]).count(), 8);
+        assert_eq!(plan.iter().filter(|v| photos[v.photo].0 == held[0] && v.kind == Kind::Plain).count(), 8);
+        assert_eq!(plan.iter().filter(|v| photos[v.photo].0 == held[0] && v.kind == Kind::Phone).count(), 2);
     }
 
     #[test]
     fn a_single_photo_class_splits_its_views_deterministically() {
         let photos = photos(&["kiwi"]);
-        let first = plan(&photos, 100, 20);
-        assert_eq!(first, plan(&photos, 100, 20));
-        let test = first.iter().filter(|v| v.side == Side::Test).count();
-        assert!((10..=30).contains(&test), "{test}");
-        assert_eq!(first[0].side, Side::Training);
+        let counts = Counts { plain: 100, phone: 100, test_percent: 20 };
+        let first = plan(&photos, counts);
+        assert_eq!(first, plan(&photos, counts));
+        for kind in [Kind::Plain, Kind::Phone] {
+            let test = first.iter().filter(|v| v.side == Side::Test && v.kind == kind).count();
+            assert!((10..=30).contains(&test), "{test}");
+        }
+        assert_eq!((first[0].kind, first[0].side), (Kind::Plain, Side::Training));
     }
 }

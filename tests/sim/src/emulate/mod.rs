@@ -5,6 +5,8 @@
 //! One run, in phases, every phone in parallel:
 //! 1. **capture**: each phone takes `photos_before_sync` photos from the dataset
 //!    (label = the photo's folder), embeds them and queues the labelled embeddings;
+//!    each phone holds the views of its own source photos, none of another phone's
+//!    ([`own_photos`]), so the aggregator calibrates on photos its head never saw;
 //! 2. **upload**: each phone flushes its queue to ingest (loopback, local storage);
 //! 3. **aggregate**: the aggregator runs over everything received and publishes a
 //!    signed projection;
@@ -17,7 +19,7 @@
 mod dataset;
 mod stack;
 
-pub use dataset::{Photo, list_photos, photos_for};
+pub use dataset::{Photo, Shots, list_photos, own_photos, photos_for, source_photo};
 pub use stack::LocalStack;
 
 use std::collections::HashMap;
@@ -83,9 +85,9 @@ pub struct EmulateConfig {
     /// Simulated phones.
     pub phones: usize,
     /// Photos each phone takes before the first sync (uploaded as embeddings).
-    pub photos_before_sync: usize,
+    pub photos_before_sync: Shots,
     /// Photos each phone takes after it (recognised, uploaded as codes).
-    pub photos_after_sync: usize,
+    pub photos_after_sync: Shots,
     /// Components of the published projection.
     pub k: u32,
     /// Rows per uploaded shard.
@@ -99,6 +101,8 @@ pub struct PhoneReport {
     pub device_id: String,
     /// Photos taken.
     pub photos: usize,
+    /// Of those, before the sync.
+    pub photos_before_sync: usize,
     /// Photos that could not be embedded (each counted, none queued).
     pub failed_photos: usize,
     /// Full embeddings queued (before the sync).
@@ -175,13 +179,15 @@ pub fn run(config: &EmulateConfig) -> Result<EmulateReport, EmulateError> {
 
     phones.par_iter_mut().enumerate().try_for_each(|(i, phone)| {
         let taken = photos_for(&photos, i, config.phones, 0, config.photos_before_sync);
+        phone.report.photos_before_sync = taken.len();
         capture(phone, &taken, false)?;
         flush(phone)
     })?;
     let latest = stack.aggregate("emulate-1", config.k)?;
     phones.par_iter_mut().enumerate().try_for_each(|(i, phone)| -> Result<(), EmulateError> {
         phone.client.sync_model()?;
-        let taken = photos_for(&photos, i, config.phones, config.photos_before_sync, config.photos_after_sync);
+        let before = phone.report.photos_before_sync;
+        let taken = photos_for(&photos, i, config.phones, before, config.photos_after_sync);
         capture(phone, &taken, true)?;
         flush(phone)
     })?;

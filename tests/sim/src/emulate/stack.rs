@@ -9,12 +9,12 @@ use std::sync::Arc;
 use super::EmulateError;
 use ed25519_dalek::SigningKey;
 use fruits_aggregator::AggregatorError;
-use fruits_aggregator::head::{HeadOptions, HeadTraining};
 use fruits_aggregator::ingest::{Ingest, check::Policy};
 use fruits_aggregator::pipeline::PublishOptions;
 use fruits_aggregator::run::{RunOptions, run};
 use fruits_aggregator::storage::{LocalDir, Storage};
 use fruits_formats::{ModelId, Shard, layout};
+use fruits_head::{HeadOptions, HeadTraining};
 use fruits_pca::eigen::Solver;
 
 /// Ingest serving `store`; dropping the stack stops it (with its runtime).

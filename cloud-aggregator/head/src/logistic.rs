@@ -9,9 +9,10 @@
 //! strictly convex: full-batch L-BFGS from zero reaches the same optimum whatever
 //! the row order or thread count, so training is deterministic and reproducible
 //! (no SGD noise, no random initialisation). It is a few KB on the phone and one
-//! `k x classes` product per photo. Features are standardised during the fit (so
-//! one penalty suits every component whatever its variance) and the scaling is
-//! folded back into the weights, so the published head reads raw codes.
+//! `k x classes` product per photo. Raw codes can be standardised during the fit
+//! (so one penalty suits every component whatever its variance), the scaling folded
+//! back into the weights; unit-length codes are fitted as they are, since
+//! standardising them would undo the cosine geometry they are chosen for.
 
 use super::lbfgs::{self, Stopping};
 
@@ -63,10 +64,11 @@ impl LinearModel {
     }
 }
 
-/// Fits the model minimising mean cross-entropy `+ l2 / 2 * |W|^2` (bias unpenalised).
-pub fn fit(examples: &Examples, l2: f64) -> LinearModel {
+/// Fits the model minimising mean cross-entropy `+ l2 / 2 * |W|^2` (bias unpenalised),
+/// on standardised features when `standardise` is set.
+pub fn fit(examples: &Examples, l2: f64, standardise: bool) -> LinearModel {
     let (n, d, c) = (examples.rows(), examples.dim, examples.classes);
-    let (mean, scale) = standardisation(examples);
+    let (mean, scale) = if standardise { standardisation(examples) } else { (vec![0.0; d], vec![1.0; d]) };
     let z: Vec<f64> = examples
         .features
         .chunks_exact(d)
@@ -199,7 +201,7 @@ mod tests {
     fn separates_clusters_and_the_gradient_is_right() {
         let (features, labels) = clusters();
         let ex = Examples { features: &features, dim: 2, labels: &labels, classes: 3 };
-        let model = fit(&ex, 1e-3);
+        let model = fit(&ex, 1e-3, true);
         let logits = model.logits(&features);
         let correct = logits
             .chunks_exact(3)
@@ -227,8 +229,9 @@ mod tests {
     fn the_fit_is_deterministic_and_stronger_penalties_shrink_weights() {
         let (features, labels) = clusters();
         let ex = Examples { features: &features, dim: 2, labels: &labels, classes: 3 };
-        assert_eq!(fit(&ex, 1e-2), fit(&ex, 1e-2));
+        assert_eq!(fit(&ex, 1e-2, true), fit(&ex, 1e-2, true));
+        assert_eq!(fit(&ex, 1e-2, false), fit(&ex, 1e-2, false));
         let norm = |m: &LinearModel| m.weights.iter().map(|w| w * w).sum::<f32>();
-        assert!(norm(&fit(&ex, 1.0)) < norm(&fit(&ex, 1e-2)));
+        assert!(norm(&fit(&ex, 1.0, true)) < norm(&fit(&ex, 1e-2, true)));
     }
 }
