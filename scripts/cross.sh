@@ -72,16 +72,7 @@ gnu_triple() { case "$1" in aarch64-*) echo aarch64-linux-gnu ;; armv7-*) echo a
 qemu_for() { case "$1" in aarch64-*) echo qemu-aarch64 ;; armv7-*) echo qemu-arm ;; esac; }
 qemu_cpu() { case "$1" in aarch64-*) echo cortex-a76 ;; armv7-*) echo cortex-a15 ;; esac; }
 
-APT_FRESH=0
-apt_update() {
-    [ "$APT_FRESH" = 1 ] && return 0
-    APT_FRESH=1
-    # A mirror mid-sync can fail one index (it does for bookworm-security's armhf one at the
-    # time of writing); the install that follows says whether that matters.
-    apt-get update -qq || log "apt-get update reported errors; going on"
-}
-
-apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; }
+source scripts/apt.sh
 
 # Host side: Debian's rustc/cargo, the cross gcc and C library of every target, QEMU.
 install_host_tools() {
@@ -117,7 +108,7 @@ ensure_std() {
     if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
         dpkg --add-architecture "$arch"
         added=1
-        APT_FRESH=0
+        APT_LISTS_FRESH=0
     fi
     apt_update
     if apt_install "libstd-rust-web-dev:$arch=$ver"; then

@@ -13,13 +13,13 @@
 # first builds it (installing nasm later rebuilds nothing; fruits-core's build warns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/apt.sh
 
 case "$(uname -m)" in
     x86_64 | i?86)
         if ! command -v nasm > /dev/null; then
             echo "fetch-photos: installing nasm (libjpeg-turbo's SIMD decoder is assembled with it)" >&2
-            export DEBIAN_FRONTEND=noninteractive
-            apt-get install -y -qq nasm > /dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nasm > /dev/null; }
+            apt_install nasm
         fi
         ;;
 esac
@@ -33,8 +33,7 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# A machine whose package lists were never fetched knows no package: fetch them once.
-(cd "$tmp" && { apt-get download tuxpaint-stamps-default || { apt-get update -qq && apt-get download tuxpaint-stamps-default; }; })
+(cd "$tmp" && apt_download tuxpaint-stamps-default)
 dpkg -x "$tmp"/tuxpaint-stamps-default_*.deb "$tmp/root"
 stamps="$tmp/root/usr/share/tuxpaint/stamps/food"
 

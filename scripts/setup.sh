@@ -11,22 +11,23 @@
 #   - Chromium and its driver, the browser the report's page is tested in, when missing
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/apt.sh
 
 python3 -m pip install --quiet --disable-pip-version-check -r scripts/requirements.txt
 bash scripts/fetch-photos.sh
 bash scripts/garage.sh install
 if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-dejavu-core >/dev/null
+    apt_install fonts-dejavu-core
 fi
 # libjpeg-turbo's x86 SIMD kernels (large-photo decoding) are assembled with nasm; without it
 # the build still works, with the slower plain C code.
 if ! command -v nasm >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null
+    apt_install nasm
 fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+    apt_install chromium chromium-driver
 fi
 if ! command -v java >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    apt_install openjdk-17-jre-headless
 fi
 bash bindings/tests/kotlin/setup.sh >/dev/null

@@ -13,9 +13,10 @@ export OMP_NUM_THREADS=1 RAYON_NUM_THREADS=1
 
 cd "$ROOT"
 scripts/fetch-photos.sh >/dev/null
-[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time; }
+source scripts/apt.sh
+[ -x /usr/bin/time ] || apt_install time
 # libjpeg-turbo's x86 SIMD (the 12 MP split) is built only where nasm is installed.
-command -v nasm >/dev/null || { apt-get update -qq && apt-get install -y -qq nasm; }
+command -v nasm >/dev/null || apt_install nasm
 # Portable build (no target-cpu=native): the release/bench profile the apps' x86 builds use.
 cargo build --release -p fruits-cli --bin fruits
 BENCH=${BENCH_BIN:-$(cargo bench -p fruits-core --bench embed --no-run --message-format=json 2>/dev/null \
@@ -29,6 +30,10 @@ echo "bench binary: $BENCH" >&2
 # Keras MobileNetV2 on TensorFlow (the prototype's stack) joins the rounds when it is installed.
 KERAS=(); python3 -c 'import tensorflow' 2>/dev/null && KERAS=(--keras)
 python3 "$HERE/bench.py" "$BENCH" "$OUT" --rounds "${ROUNDS:-15}" --per-round "${PER_ROUND:-20}" "${KERAS[@]}" > "$OUT/main.json"
+
+# (e) the int8 model against the f32 one (issue 20): ours and ORT's, parity, size, cold start.
+FRUITS_BIN=target/release/fruits python3 "$HERE/int8.py" "$BENCH" "$OUT" --rounds "${ROUNDS:-15}" \
+  --per-round "${PER_ROUND:-20}" > "$OUT/int8.json"
 
 if [ "${PROFILE:-0}" = 1 ]; then
   for v in symbolic batch1; do "$BENCH" profile "$MANIFEST" "$OUT/tensors.f32" "$v" 30 > "$OUT/profile-$v.json"; done
@@ -49,6 +54,7 @@ python3 - "$OUT" "$ours_kb" "$first_kb" "$cached_kb" "$ort_kb" "$base_kb" <<'PY'
 import json, os, sys, platform, subprocess
 out, ours, first, cached, ort, base = sys.argv[1], *map(int, sys.argv[2:])
 r = json.load(open(f"{out}/main.json"))
+r["int8"] = json.load(open(f"{out}/int8.json"))
 r["peak_rss_mb"] = {"fruits_embed": ours / 1024, "fruits_embed_writing_plan_cache": first / 1024,
                     "fruits_embed_from_plan_cache": cached / 1024, "python_ort_one_photo": ort / 1024,
                     "python_imports_only": base / 1024}

@@ -6,7 +6,9 @@
 # each for the head on k = 192 codes and on the full 1280-d embeddings; plus what each
 # family of phone conditions in the training views buys on validation views.
 # Release build; a few minutes on 2 cores. Prints the report (JSON on stdout, a summary on
-# stderr) and writes target/bench-recognition.json. Usage: bench/recognition/run.sh
+# stderr) and writes target/bench-recognition.json.
+# Usage: bench/recognition/run.sh    (FRUITS_MANIFEST=models/mobilenetv2-1.0-224-embed-int8.json:
+#        the same measures with the int8 model, its PCA and head trained on its embeddings)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"

@@ -37,6 +37,8 @@ pub mod uploader;
 pub use embedder::{Embedder, EmbedderOptions, PlanOrigin};
 pub use error::{EmbedError, Result};
 pub use header::{HeaderInfo, IMAGE_EXTENSIONS, ImageFormat, has_image_extension};
-pub use manifest::{ChannelOrder, InputSpec, Layout, ModelManifest, Normalization, OutputSpec};
+pub use manifest::{
+    ChannelOrder, InputSpec, Layout, ModelManifest, Normalization, OutputSpec, Precision, Quantization,
+};
 pub use preprocess::{InputTensor, PreprocessOptions, Preprocessor};
 pub use similarity::{cosine_similarity, l2_normalize, l2_normalized};

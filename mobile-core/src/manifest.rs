@@ -111,6 +111,41 @@ pub struct ModelManifest {
     pub input: InputSpec,
     /// Embedding output contract.
     pub output: OutputSpec,
+    /// The precision of the model's weights and activations (`f32` when absent).
+    #[serde(default)]
+    pub precision: Precision,
+    /// How a quantised model was made from a float one (provenance; absent for `f32`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<Quantization>,
+}
+
+/// The arithmetic a model was exported for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats throughout.
+    #[default]
+    F32,
+    /// 8-bit integer weights and activations (QDQ: quantise/dequantise pairs around the
+    /// float operators).
+    Int8,
+}
+
+/// Where a quantised model comes from, and how it was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quantization {
+    /// The float model it was made from (`file`, `sha256`).
+    pub from: std::collections::BTreeMap<String, String>,
+    /// The quantisation scheme.
+    pub format: String,
+    /// The layers left in f32, and why, when some are.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kept_f32: String,
+    /// What the ranges were calibrated on.
+    pub calibration: String,
+    /// The tools and their versions.
+    pub tools: std::collections::BTreeMap<String, String>,
 }
 
 impl ModelManifest {
@@ -194,6 +229,23 @@ mod tests {
     use super::*;
 
     const SHIPPED: &str = include_str!("../../models/mobilenetv2-1.0-224-embed.json");
+    const SHIPPED_INT8: &str = include_str!("../../models/mobilenetv2-1.0-224-embed-int8.json");
+
+    #[test]
+    fn the_int8_manifest_states_its_precision_and_where_it_comes_from() {
+        let f32 = ModelManifest::from_json(SHIPPED).unwrap();
+        let int8 = ModelManifest::from_json(SHIPPED_INT8).unwrap();
+        assert_eq!(f32.precision, Precision::F32, "no precision field means f32");
+        assert_eq!(int8.precision, Precision::Int8);
+        assert_eq!(int8.input, f32.input, "the same input contract");
+        assert_eq!(int8.output, f32.output);
+        assert_ne!(int8.model_id(), f32.model_id(), "each model its own id");
+        let q = int8.quantization.expect("provenance");
+        assert_eq!(q.from.get("sha256"), Some(&f32.sha256), "made from the shipped f32 model");
+        let back =
+            ModelManifest::from_json(&serde_json::to_string(&ModelManifest::from_json(SHIPPED_INT8).unwrap()).unwrap());
+        assert_eq!(back.unwrap().precision, Precision::Int8, "round trip");
+    }
 
     #[test]
     fn shipped_manifest_is_valid() {

@@ -306,9 +306,12 @@ fn main() {
         .map(|i| (true, i))
         .chain(measure::photo_cutouts(&data.join("objects")).expect("object photos").into_iter().map(|i| (false, i)))
         .collect();
-    let embedder =
-        Embedder::from_manifest_path(&root.join("models/mobilenetv2-1.0-224-embed.json"), EmbedderOptions::default())
-            .expect("the model");
+    // FRUITS_MANIFEST picks another model (the int8 one: its own PCA and head are trained here
+    // on its own embeddings, as a fleet running it would).
+    let manifest = std::env::var_os("FRUITS_MANIFEST")
+        .map_or_else(|| root.join("models/mobilenetv2-1.0-224-embed.json"), std::path::PathBuf::from);
+    let embedder = Embedder::from_manifest_path(&manifest, EmbedderOptions::default()).expect("the model");
+    eprintln!("model: {} ({:?})", manifest.display(), embedder.manifest().precision);
     let classes = class_list(&photos);
     let class_of = |p: usize| classes.binary_search(&photos[p].class).expect("a known class") as u32;
     eprintln!(

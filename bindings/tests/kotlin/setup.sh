@@ -10,6 +10,7 @@ if [ ! -x "$HOME_DIR/bin/kotlinc" ]; then
     npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error "kotlin-compiler@$VERSION" >&2
 fi
 if [ ! -f /usr/share/java/jna.jar ]; then
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjna-java; } >&2
+    source "$(dirname "$0")/../../../scripts/apt.sh"
+    apt_install libjna-java >&2
 fi
 echo "$HOME_DIR"
