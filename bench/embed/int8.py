@@ -7,7 +7,9 @@ Times, interleaved round by round, single thread, batch 1, on the same preproces
   ort_f32    ONNX Runtime, f32 model
   ort_int8   ONNX Runtime, the same int8 QDQ model (its int8 kernels, full graph optimisation)
 and measures parity on every real fruit photo (cosine of each int8 embedding to the f32 one
-of the same runtime, min and mean), file sizes, and cold start (load + optimise, median).
+of the same runtime, min and mean), file sizes, cold start (load + optimise, median of 5
+fresh loads) and peak RSS of one photo (ours with each model, Python + ORT with the int8 one).
+FRUITS_BIN: the `fruits` binary (default target/release/fruits).
 
 Usage: int8.py BENCH_BIN OUT_DIR [--rounds R] [--per-round K]   (prints one JSON object)
 """
@@ -69,6 +71,13 @@ def fruits_embed(manifest, photos):
                          capture_output=True, text=True, check=True).stdout
     rows = {r["path"]: np.asarray(r["embedding"], np.float32) for r in map(json.loads, out.splitlines())}
     return [rows[str(p)] for p in photos]
+
+
+def peak_rss_mb(cmd):
+    """Peak resident memory of `cmd`, in MB, from GNU time."""
+    run = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, check=True)
+    kb = next(line.split(":")[1] for line in run.stderr.splitlines() if "Maximum resident" in line)
+    return int(kb) / 1024
 
 
 def main():
@@ -137,6 +146,16 @@ def main():
                                       check=True).stdout.splitlines()[-1])
         cold[name] = r
     res["cold_start"] = cold
+
+    # Peak RSS of one photo embedded by a fresh process: `fruits embed` with each model, and
+    # Python + ONNX Runtime with the int8 one.
+    photo = str(photos[0])
+    fruits = os.environ.get("FRUITS_BIN", str(ROOT / "target/release/fruits"))
+    res["peak_rss_mb"] = {
+        "ours_f32": peak_rss_mb([fruits, "embed", "--manifest", str(F32), photo]),
+        "ours_int8": peak_rss_mb([fruits, "embed", "--manifest", str(INT8), photo]),
+        "python_ort_int8": peak_rss_mb([sys.executable, str(ROOT / "bench/embed/ort_one.py"), str(INT8), photo]),
+    }
     print(json.dumps(res, indent=1))
 
 

@@ -230,6 +230,9 @@ pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConf
 /// runnable plan.
 fn runnable(mut graph: TypedModel, optimize: bool) -> Result<Plan> {
     if optimize {
+        if crate::kernels::fuse_fake_quant(&mut graph).map_err(inference)? > 0 {
+            graph = graph.into_decluttered().map_err(inference)?;
+        }
         crate::kernels::rewrite_convolutions(&mut graph).map_err(inference)?;
         graph.optimize().map_err(inference)?;
     }

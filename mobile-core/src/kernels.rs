@@ -22,6 +22,9 @@
 //! this project's Intel host they took the model from 2.2x ONNX Runtime's time
 //! to 1.2x (BENCHMARKS.md). Same rules: x86-64 with AVX2 and FMA only.
 //!
+//! On every architecture, `fuse_fake_quant` turns the quantise/dequantise pairs of an
+//! int8 (QDQ) model into one f32 operator each (`fake_quant.rs`).
+//!
 //! [`Routine`]: tract_onnx::tract_core::tract_linalg::routines::Routine
 //! [`Func::DepthwiseC`]: tract_onnx::tract_core::tract_linalg::routines::Func::DepthwiseC
 
@@ -31,8 +34,17 @@ mod depthwise_c_x86;
 mod direct_conv;
 #[cfg(target_arch = "x86_64")]
 mod direct_depthwise;
+mod fake_quant;
 
 use tract_onnx::prelude::{TractResult, TypedModel};
+
+/// Fuses the quantise/dequantise pairs of a decluttered QDQ (int8) `model` into one f32
+/// pass each (`fake_quant.rs`, every architecture), returning how many; 0 for a float
+/// model. When it fused any, the graph needs decluttering again (pads it moved fold into
+/// their convolutions).
+pub(crate) fn fuse_fake_quant(model: &mut TypedModel) -> TractResult<usize> {
+    fake_quant::fuse(model)
+}
 
 /// Replaces the convolutions of a decluttered `model` (with the bias and
 /// ReLU6 that follow them) by Fruits' x86-64 operators, returning how many it
