@@ -28,18 +28,11 @@ import onnxruntime as ort
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from ort_reference import preprocess, to_tensor  # noqa: E402
+from bench import ort_session  # noqa: E402  the same ORT settings as the f32 benchmark
 
 MODELS = ROOT / "models"
 F32 = MODELS / "mobilenetv2-1.0-224-embed.json"
 INT8 = MODELS / "mobilenetv2-1.0-224-embed-int8.json"
-
-
-def ort_session(path):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 class Ours:
@@ -101,7 +94,7 @@ def main():
 
     # Parity over every real photo: ours through `fruits embed` (decode included), ORT on
     # Pillow's tensors; each int8 embedding against the f32 one of the same runtime.
-    ort_f32, ort_int8 = ort_session(MODELS / f32m["file"]), ort_session(MODELS / int8m["file"])
+    ort_f32, ort_int8 = ort_session(str(MODELS / f32m["file"])), ort_session(str(MODELS / int8m["file"]))
     ours = cosines(fruits_embed(INT8, photos), fruits_embed(F32, photos))
     theirs = cosines([ort_int8.run([oname], feed(x))[0][0] for x in xs], [ort_f32.run([oname], feed(x))[0][0] for x in xs])
     res["cosine_int8_to_f32"] = {
