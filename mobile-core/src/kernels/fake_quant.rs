@@ -54,7 +54,8 @@ impl FakeQuant {
 
     fn run(&self, values: &mut [f32]) {
         for v in values {
-            // `max` then `min` (not `clamp`: a NaN input stays a NaN, no panic path).
+            // `max` then `min`, which vectorise; a NaN input (the convolutions before never make
+            // one) comes out as the low bound, where tract's pair gives 0.
             let clamped = (*v * self.multiplier).max(self.low).min(self.high);
             *v = ((clamped + ROUND) - ROUND) * self.scale;
         }
