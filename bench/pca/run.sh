@@ -26,7 +26,7 @@ for i in $(seq "$REPS"); do
   if [ -z "$best" ] || (( $(echo "$t < $best" | bc) )); then best=$t; fi
 done
 printf '{"ours_s": %.6f}\n' "$best" > ours.json   # bc prints .79, not JSON
-"$BIN" inspect out/models/projection/v1.bin --json > artifact.json
+"$BIN" inspect out/models/projection/*/v1.bin --json > artifact.json   # the one model's series
 
 # (b, c) sklearn randomized + IncrementalPCA, accuracy vs exact; (d) Spark MLlib.
 $PY "$HERE/anchors.py" data.npy artifact.json "$REPS" | tee sklearn.json

@@ -61,7 +61,8 @@ pub enum FruitsError {
         /// What did not verify.
         detail: String,
     },
-    /// Recognition needs a synced projection with a recognition head.
+    /// Recognition needs a synced projection with a recognition head, and none is
+    /// installed (or the server has published none yet for this device's model).
     #[error("not ready: {detail}")]
     NotReady {
         /// What is missing.
@@ -122,7 +123,9 @@ impl From<ClientError> for FruitsError {
                 | SyncError::BadKey(_)
                 | SyncError::Verify(_),
             ) => Self::Verification { detail },
-            ClientError::NoProjection | ClientError::NoRecognizer(_) => Self::NotReady { detail },
+            ClientError::NoProjection
+            | ClientError::NoRecognizer(_)
+            | ClientError::Sync(SyncError::NothingPublished(_)) => Self::NotReady { detail },
             ClientError::Taught(
                 TaughtError::BadLabel(_) | TaughtError::BadEmbedding { .. } | TaughtError::TooManyClasses,
             ) => Self::InvalidInput { detail },
@@ -151,6 +154,8 @@ mod tests {
         assert!(matches!(FruitsError::from(ClientError::Sync(rollback)), FruitsError::Verification { .. }));
         let bad_label = ClientError::Taught(TaughtError::BadLabel(String::new()));
         assert!(matches!(FruitsError::from(bad_label), FruitsError::InvalidInput { .. }));
+        let none_yet = ClientError::Sync(SyncError::NothingPublished("ab".repeat(32)));
+        assert!(matches!(FruitsError::from(none_yet), FruitsError::NotReady { .. }));
         let e = FruitsError::from(ClientError::NoProjection);
         assert!(matches!(&e, FruitsError::NotReady { detail } if detail.contains("sync")), "{e}");
     }

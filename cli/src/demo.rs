@@ -153,7 +153,7 @@ pub fn run(config: &DemoConfig) -> Result<DemoReport> {
 
     eprintln!("[4/4] writing the report");
     let store = LocalDir::new(emulator_dir.join("store"));
-    let written = fruits_aggregator::report::write(&store, &store, "demo", font, &HeadOptions::default())?;
+    let written = fruits_aggregator::report::write(&store, &store, "demo", None, font, &HeadOptions::default())?;
     Ok(DemoReport {
         dataset: summary,
         projection_version: emulated.latest_projection,

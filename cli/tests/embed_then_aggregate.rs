@@ -95,9 +95,11 @@ fn photos_embedded_into_shards_are_aggregated_into_a_projection_and_a_report() {
     assert_eq!(report["rows"], photos);
     assert!(out.join(layout::quarantine_prefix("e2e")).join(layout::incoming_key("desktop", "truncated")).exists());
 
-    let latest = read_json(&out.join(layout::LATEST_MANIFEST));
+    let model = decoded[0].header().model_id;
+    let latest = read_json(&out.join(layout::latest_key(&model)));
     assert_eq!(latest["version"], 1);
-    let artifact = ProjectionArtifact::decode(&std::fs::read(out.join(layout::projection_key(1))).unwrap()).unwrap();
+    let artifact =
+        ProjectionArtifact::decode(&std::fs::read(out.join(layout::projection_key(&model, 1))).unwrap()).unwrap();
     assert_eq!(artifact.rows, photos as u64);
     assert_eq!(artifact.k, 5);
     assert_eq!(artifact.model_id, decoded[0].header().model_id);

@@ -68,7 +68,9 @@ fn recognises_from_a_phone_and_from_the_published_artifact() {
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.starts_with("photo") && text.contains(banana) && text.lines().count() >= 6, "{text}");
 
-    let artifact = work.join("store/models/projection/v1.bin");
+    // The emulator's one model's series: models/projection/<model>/.
+    let series = std::fs::read_dir(work.join("store/models/projection")).unwrap().next().unwrap().unwrap().path();
+    let artifact = series.join("v1.bin");
     let key = work.join("publisher.key.pub");
     let from_artifact = fruits(&[
         "recognize",

@@ -198,6 +198,10 @@ pub enum Command {
         /// Run name: the report goes to `reports/<run>/` (default: report-<unix ms>).
         #[arg(long)]
         run_id: Option<String>,
+        /// The model whose projection and embeddings to report on (default: the one most
+        /// rows carry).
+        #[arg(long)]
+        model_id: Option<ModelId>,
         /// TrueType font for the charts' text.
         #[arg(long, default_value = fruits_aggregator::report::DEBIAN_FONT)]
         font: PathBuf,
@@ -219,10 +223,11 @@ pub enum Command {
         /// Registered devices and their HMAC secrets (JSON).
         #[arg(long)]
         devices: PathBuf,
-        /// The model uploads must come from.
-        #[arg(long)]
-        model_id: ModelId,
-        /// The embedding dimension.
+        /// A model uploads may come from; repeat it for a fleet moving between models
+        /// (each model's shards, codes and projections are kept apart).
+        #[arg(long = "model-id", required = true)]
+        model_ids: Vec<ModelId>,
+        /// The embedding dimension (of every model).
         #[arg(long, default_value_t = 1280)]
         dim: u32,
         /// Largest upload, bytes.
@@ -386,13 +391,14 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             }
             print_json(&publication.latest)
         }
-        Command::Report { storage, run_id, font } => {
+        Command::Report { storage, run_id, model_id, font } => {
             let font = fs::read(&font).with_context(|| {
                 format!("reading the font {} (Debian: apt-get install fonts-dejavu-core)", font.display())
             })?;
             let storage = storage.open()?;
             let run = run_id.unwrap_or_else(|| format!("report-{}", clock::now_unix_ms()));
-            print_json(&fruits_aggregator::report::write(&*storage, &*storage, &run, font, &HeadOptions::default())?)
+            let options = HeadOptions::default();
+            print_json(&fruits_aggregator::report::write(&*storage, &*storage, &run, model_id, font, &options)?)
         }
         Command::Keygen { out } => {
             let key = signing::keygen(&out)?;
@@ -408,7 +414,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
             listen,
             storage,
             devices,
-            model_id,
+            model_ids,
             dim,
             max_body,
             rate_per_second,
@@ -426,7 +432,8 @@ pub fn execute(cli: Cli) -> anyhow::Result<()> {
                 max_connections,
                 header_timeout: std::time::Duration::from_secs(header_timeout_secs),
                 body_timeout: std::time::Duration::from_secs(body_timeout_secs),
-                ..Policy::new(model_id, dim)
+                models: model_ids.iter().map(|&m| (m, dim)).collect(),
+                ..Policy::new(model_ids[0], dim)
             };
             let store = storage.open()?;
             // Temporary files of writes a killed ingest left behind (local storage only).

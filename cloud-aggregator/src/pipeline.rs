@@ -8,7 +8,7 @@ use crate::storage::Storage;
 use crate::validate::{self, Expected, Rejection};
 use ed25519_dalek::SigningKey;
 use fruits_formats::ModelId;
-use fruits_formats::layout::{self, LATEST_MANIFEST};
+use fruits_formats::layout;
 use fruits_formats::{ProjectionManifest, sign_artifact};
 use fruits_head::{self as head, HeadMetrics, HeadTraining, LabelledSet};
 use fruits_pca::eigen::Solver;
@@ -260,18 +260,19 @@ pub fn labelled_rows(
     Ok(set)
 }
 
-/// The published `latest.json`, if there is one; [`publish`] and the report read it.
+/// `model`'s published `latest.json`, if there is one; [`publish`] and the report read it.
 /// It is read, never listed: the aggregator's IAM role may read
-/// `models/projection/latest.json` but not list `models/` (deploy/policies/emr-instance.json).
-pub fn read_latest(output: &dyn Storage) -> Result<Option<Latest>, AggregatorError> {
-    match output.get(LATEST_MANIFEST) {
+/// `models/projection/*/latest.json` but not list `models/` (deploy/policies/emr-instance.json).
+pub fn read_latest(output: &dyn Storage, model: &ModelId) -> Result<Option<Latest>, AggregatorError> {
+    let key = layout::latest_key(model);
+    match output.get(&key) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| AggregatorError::Latest(e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(AggregatorError::storage(format!("reading {LATEST_MANIFEST}"))(e)),
+        Err(e) => Err(AggregatorError::storage(format!("reading {key}"))(e)),
     }
 }
 
-/// What `models/projection/latest.json` says: the signed manifest phones verify
+/// What `models/projection/<model>/latest.json` says: the signed manifest phones verify
 /// ([`ProjectionManifest`]) plus variance statistics for people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Latest {
@@ -342,7 +343,8 @@ pub struct Publication {
 /// The one publish step, of `aggregator run`, `aggregator finalize` and the emulator:
 /// sketch + options -> top-k components -> the head trained on `rows`' labelled rows (when
 /// asked and there are some; a head that cannot be trained is skipped with its reason) ->
-/// the artifact as `models/projection/v<next>.bin`, signed -> `latest.json` (artifact
+/// the artifact as `models/projection/<model>/v<next>.bin` (the next version of the
+/// sketch's model's own series), signed -> that model's `latest.json` (artifact
 /// first, so `latest.json` never names a missing object). Nothing is written when the
 /// current projection came from the same sketch, k, solver and head rows. With no signing
 /// key the signature is empty: phones refuse such a publication, which is only for local
@@ -368,7 +370,7 @@ pub fn publish(
         _ => None,
     };
     let mut head_ms = ms(head_start);
-    let published = read_latest(output)?;
+    let published = read_latest(output, &sketch.model_id())?;
     if let Some(latest) = published.as_ref().filter(|l| l.source == source) {
         let latest = latest.clone();
         return Ok(Publication { latest, new: false, head_skipped: None, finalize_ms: 0, head_ms, publish_ms: 0 });
@@ -422,7 +424,7 @@ fn write_publication(
     source: String,
 ) -> Result<Latest, AggregatorError> {
     let a = &pca.artifact;
-    let key = layout::projection_key(a.version);
+    let key = layout::projection_key(&a.model_id, a.version);
     let bytes = a.encode().map_err(AggregatorError::format(key.clone()))?;
     output.put(&key, &bytes).map_err(AggregatorError::storage(format!("writing {key}")))?;
     let created = crate::clock::iso8601(a.created_unix_ms);
@@ -445,9 +447,10 @@ fn write_publication(
         source,
         head,
     };
+    let latest_key = layout::latest_key(&a.model_id);
     output
-        .put(LATEST_MANIFEST, &serde_json::to_vec_pretty(&latest)?)
-        .map_err(AggregatorError::storage(format!("writing {LATEST_MANIFEST}")))?;
+        .put(&latest_key, &serde_json::to_vec_pretty(&latest)?)
+        .map_err(AggregatorError::storage(format!("writing {latest_key}")))?;
     Ok(latest)
 }
 
@@ -455,7 +458,7 @@ fn write_publication(
 mod tests {
     use super::*;
     use fruits_formats::codec;
-    use fruits_formats::layout::{INCOMING_PREFIX, PROJECTION_PREFIX, QUARANTINE_PREFIX};
+    use fruits_formats::layout::{INCOMING_PREFIX, QUARANTINE_PREFIX};
     use fruits_formats::shard::SHARD_FRAME;
     use fruits_formats::{Encoding, FormatError, Shard, ShardHeader};
 
@@ -474,9 +477,9 @@ mod tests {
             quarantined.clone(),
             format!("{}{quarantined}", layout::quarantine_prefix("r2")),
             format!("{}p0.shard", layout::run_sketches_prefix("r1")),
-            format!("{PROJECTION_PREFIX}v1.shard"),
+            format!("{}v1.shard", layout::projection_prefix(&expected().model_id)),
             layout::report_key("r1", "x.shard"),
-            layout::codes_key(1, "d", "b3"),
+            layout::codes_key(&expected().model_id, 1, "d", "b3"),
             format!("{INCOMING_PREFIX}2026-01-01/d/notes.json"),
         ] {
             store.put(&key, b"x").unwrap();

@@ -2,7 +2,8 @@
 //! `fruits_formats::layout`: this test holds every storage path they name to it, and
 //! checks that each role is granted what the code it runs writes and reads.
 
-use fruits_formats::layout::{self, LATEST_MANIFEST};
+use fruits_formats::ModelId;
+use fruits_formats::layout::{self, LATEST_FILE, PROJECTION_PREFIX};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -47,12 +48,17 @@ fn listed_prefixes(text: &str) -> Vec<String> {
     out
 }
 
+/// Every model's signed manifest, as an IAM resource pattern (`*` for the model).
+fn every_latest() -> String {
+    format!("{PROJECTION_PREFIX}*/{LATEST_FILE}")
+}
+
 /// A path is the whole bucket (`*`), a layout prefix (`<prefix>*` or `<prefix>`), or the
-/// manifest's key; "releases/" is the ops bucket's (the binary the nodes install).
+/// manifests' keys; "releases/" is the ops bucket's (the binary the nodes install).
 fn assert_in_layout(path: &str, source: &str) {
     let prefixes = layout_prefixes();
     let prefix = path.strip_suffix('*').unwrap_or(path);
-    let ok = path == "*" || path == LATEST_MANIFEST || prefixes.contains(prefix) || prefix == "releases/";
+    let ok = path == "*" || path == every_latest() || prefixes.contains(prefix) || prefix == "releases/";
     assert!(ok, "{source} names {path:?}, which is not in fruits_formats::layout");
 }
 
@@ -112,11 +118,11 @@ fn each_role_may_do_what_its_code_does_and_no_more() {
         BTreeSet::from([all_of(layout::INCOMING_PREFIX), all_of(layout::CODES_PREFIX)])
     );
     assert!(granted("ingest", "s3:GetObject").is_empty());
-    // The aggregator reads shards and the manifest (to number the next version), keeps
+    // The aggregator reads shards and each model's manifest (to number its next version), keeps
     // its run state, and writes quarantined copies, publications and reports.
     assert_eq!(
         granted("emr-instance", "s3:GetObject"),
-        BTreeSet::from([all_of(layout::INCOMING_PREFIX), all_of(layout::RUNS_PREFIX), LATEST_MANIFEST.to_owned()])
+        BTreeSet::from([all_of(layout::INCOMING_PREFIX), all_of(layout::RUNS_PREFIX), every_latest()])
     );
     assert_eq!(
         granted("emr-instance", "s3:PutObject"),
@@ -129,9 +135,10 @@ fn each_role_may_do_what_its_code_does_and_no_more() {
     );
     // What phones are served, through ingest's model reader.
     assert_eq!(granted("client-read", "s3:GetObject"), BTreeSet::from([all_of(layout::MODELS_PREFIX)]));
+    let model = ModelId([7; 32]);
     assert!(
-        LATEST_MANIFEST.starts_with(layout::MODELS_PREFIX)
-            && layout::projection_key(1).starts_with(layout::MODELS_PREFIX)
+        layout::latest_key(&model) == every_latest().replace('*', &model.to_string())
+            && layout::projection_key(&model, 1).starts_with(layout::MODELS_PREFIX)
     );
 }
 

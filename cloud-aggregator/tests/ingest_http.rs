@@ -8,7 +8,7 @@ use fruits_aggregator::ingest::Ingest;
 use fruits_aggregator::ingest::auth::{self, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP};
 use fruits_aggregator::ingest::check::Policy;
 use fruits_aggregator::storage::{LocalDir, Storage};
-use fruits_formats::{Encoding, ModelId, Shard, ShardHeader};
+use fruits_formats::{Encoding, ModelId, Shard, ShardHeader, layout};
 use http_body_util::BodyExt;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -210,9 +210,9 @@ async fn retries_are_stored_once_under_the_device_prefix_and_models_are_served_w
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(store.list("").unwrap(), ["incoming/dev-a/b7.shard"], "a batch is its device and id alone");
 
-    store.put("models/projection/latest.json", b"{\"version\":1}").unwrap();
+    store.put(&layout::latest_key(&model()), b"{\"version\":1}").unwrap();
     let get = |etag: Option<String>| {
-        let mut b = Request::get("/models/latest.json");
+        let mut b = Request::get(format!("/{}", layout::latest_key(&model())));
         if let Some(e) = etag {
             b = b.header("if-none-match", e);
         }
@@ -222,15 +222,22 @@ async fn retries_are_stored_once_under_the_device_prefix_and_models_are_served_w
     assert_eq!(first.status(), StatusCode::OK);
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert_eq!(get(Some(etag)).await.unwrap().status(), StatusCode::NOT_MODIFIED);
-    let missing =
-        ingest.router().oneshot(Request::get("/models/projection/v9.bin").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    // Absent: a version never published, a model this deployment does not take (even
+    // with a file in storage), a path that is not a model id.
+    let other = ModelId::of_bytes(b"not served");
+    store.put(&layout::latest_key(&other), b"{\"version\":1}").unwrap();
+    for path in
+        [layout::projection_key(&model(), 9), layout::latest_key(&other), "models/projection/x/latest.json".into()]
+    {
+        let missing = ingest.router().oneshot(Request::get(format!("/{path}")).body(Body::empty()).unwrap()).await;
+        assert_eq!(missing.unwrap().status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }
 
-/// A shard of `k`-wide codes from projection `version`.
-fn codes(batch: &str, version: u32, k: u32) -> Vec<u8> {
+/// A shard of `k`-wide codes from `model`'s projection `version`.
+fn codes(model: ModelId, batch: &str, version: u32, k: u32) -> Vec<u8> {
     let header = ShardHeader {
-        model_id: model(),
+        model_id: model,
         dim: k,
         rows: 2,
         encoding: Encoding::ProjectedF16 { projection_version: version },
@@ -261,7 +268,7 @@ fn publish(store: &LocalDir, version: u32, model: ModelId, k: u32) {
         head: None,
         catalogue: Vec::new(),
     };
-    store.put(&format!("models/projection/v{version}.bin"), &artifact.encode().unwrap()).unwrap();
+    store.put(&layout::projection_key(&model, version), &artifact.encode().unwrap()).unwrap();
 }
 
 #[tokio::test]
@@ -272,10 +279,10 @@ async fn projected_codes_are_stored_apart_only_for_a_published_projection_of_the
     publish(&store, 1, model(), 3);
     publish(&store, 2, ModelId::of_bytes(b"other"), 3);
 
-    let (status, body) = send(&ingest, req("c1", codes("c1", 1, 3))).await;
+    let (status, body) = send(&ingest, req("c1", codes(model(), "c1", 1, 3))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     for (batch, version, k) in [("c2", 1, 4), ("c3", 2, 3), ("c4", 9, 3)] {
-        let (status, body) = send(&ingest, req(batch, codes(batch, version, k))).await;
+        let (status, body) = send(&ingest, req(batch, codes(model(), batch, version, k))).await;
         assert_eq!(
             (status, code(&body).as_str()),
             (StatusCode::UNPROCESSABLE_ENTITY, "wrong_model"),
@@ -284,7 +291,45 @@ async fn projected_codes_are_stored_apart_only_for_a_published_projection_of_the
     }
     let mut keys = store.list("").unwrap();
     keys.retain(|k| !k.starts_with("models/"));
-    assert_eq!(keys, ["codes/v1/dev-a/c1.shard"], "codes only, apart from incoming/");
+    assert_eq!(keys, [layout::codes_key(&model(), 1, "dev-a", "c1")], "codes only, apart from incoming/");
+}
+
+#[tokio::test]
+async fn a_fleet_of_two_models_uploads_through_one_ingest_each_model_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let int8 = ModelId::of_bytes(b"model-int8");
+    let ingest = service(dir.path(), policy().with_model(int8, DIM));
+    let store = LocalDir::new(dir.path());
+    publish(&store, 1, int8, 3);
+    let stranger = ModelId::of_bytes(b"stranger");
+    let uploads = [
+        ("e1", shard("dev-a", "e1", model(), 2, false), StatusCode::CREATED),
+        ("e2", shard("dev-a", "e2", int8, 2, false), StatusCode::CREATED),
+        ("e3", shard("dev-a", "e3", stranger, 2, false), StatusCode::UNPROCESSABLE_ENTITY),
+        // Codes of the int8 model's v1 are taken; the first model has published nothing.
+        ("c1", codes(int8, "c1", 1, 3), StatusCode::CREATED),
+        ("c2", codes(model(), "c2", 1, 3), StatusCode::UNPROCESSABLE_ENTITY),
+        ("c3", codes(stranger, "c3", 1, 3), StatusCode::UNPROCESSABLE_ENTITY),
+    ];
+    for (batch, body, expected) in uploads {
+        let (status, answer) = send(&ingest, req(batch, body)).await;
+        assert_eq!(status, expected, "{batch}: {answer}");
+    }
+    let mut keys = store.list("").unwrap();
+    keys.retain(|k| !k.starts_with(layout::MODELS_PREFIX));
+    let expected = [
+        layout::codes_key(&int8, 1, "dev-a", "c1"),
+        layout::incoming_key("dev-a", "e1"),
+        layout::incoming_key("dev-a", "e2"),
+    ];
+    assert_eq!(keys, expected);
+    // Each model's series is served; the shards keep their model in their headers.
+    let served = ingest
+        .router()
+        .oneshot(Request::get(format!("/{}", layout::projection_key(&int8, 1))).body(Body::empty()).unwrap());
+    assert_eq!(served.await.unwrap().status(), StatusCode::OK);
+    let e2 = Shard::decode(&store.get(&layout::incoming_key("dev-a", "e2")).unwrap()).unwrap();
+    assert_eq!(e2.header().model_id, int8);
 }
 
 /// A body that never sends a byte, as a slow or hostile client's.

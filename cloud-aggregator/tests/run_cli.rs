@@ -135,17 +135,20 @@ fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
     }
 
     let latest: Value =
-        serde_json::from_slice(&std::fs::read(output.join("models/projection/latest.json")).unwrap()).unwrap();
-    let artifact_bytes = std::fs::read(output.join("models/projection/v1.bin")).unwrap();
+        serde_json::from_slice(&std::fs::read(output.join(layout::latest_key(&model))).unwrap()).unwrap();
+    let artifact_bytes = std::fs::read(output.join(layout::projection_key(&model, 1))).unwrap();
     assert_eq!(latest["version"], 1);
     assert_eq!(latest["sha256"].as_str().unwrap(), sha256_hex(&artifact_bytes));
     assert_eq!(latest["model_id"].as_str().unwrap(), model.to_string());
     let artifact = ProjectionArtifact::decode(&artifact_bytes).unwrap();
     assert_eq!((artifact.k, artifact.dim, artifact.rows, artifact.model_id), (5, DIM, 3000, model));
 
-    let inspected: Value =
-        serde_json::from_str(&ok(&["inspect", output.join("models/projection/v1.bin").to_str().unwrap(), "--json"]))
-            .unwrap();
+    let inspected: Value = serde_json::from_str(&ok(&[
+        "inspect",
+        output.join(layout::projection_key(&model, 1)).to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
     assert_eq!(inspected["kind"], "projection artifact");
     assert_eq!(inspected["components"].as_array().unwrap().len(), 5 * DIM as usize);
     let inspected: Value = serde_json::from_str(&ok(&["inspect", good_path.to_str().unwrap(), "--json"])).unwrap();
@@ -167,13 +170,15 @@ fn run_quarantines_every_bad_shard_and_publishes_the_rest() {
     ];
     let report2: Value = serde_json::from_str(&ok(&args2)).unwrap();
     assert_eq!(report2["published"]["version"], 2);
-    let exact = ProjectionArtifact::decode(&std::fs::read(output.join("models/projection/v2.bin")).unwrap()).unwrap();
+    let exact =
+        ProjectionArtifact::decode(&std::fs::read(output.join(layout::projection_key(&model, 2))).unwrap()).unwrap();
     assert!(worst_component_diff(&components(&exact), &components(&artifact)) < 1e-5);
 }
 
 /// Labelled shards of two classes apart (the head has something to learn), written under
 /// `input` in the storage layout.
-fn write_labelled_shards(input: &Path) {
+/// Writes 800 labelled rows of one model as four shards; that model.
+fn write_labelled_shards(input: &Path) -> ModelId {
     let model = ModelId::of_bytes(b"compose");
     let rows = fruits_aggregator::synth::Synthetic::new(DIM as usize, 1).rows(800, 2);
     for (i, chunk) in rows.chunks(200 * DIM as usize).enumerate() {
@@ -187,13 +192,14 @@ fn write_labelled_shards(input: &Path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, batch.finish(format!("b{i}")).unwrap().encode().unwrap()).unwrap();
     }
+    model
 }
 
 #[test]
 fn sketch_merge_finalize_publish_the_very_bytes_of_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (input, composed_out, run_out) = (tmp.path().join("in"), tmp.path().join("composed"), tmp.path().join("run"));
-    write_labelled_shards(&input);
+    let model = write_labelled_shards(&input);
     let key = tmp.path().join("publisher.key");
     ok(&["keygen", "--out", key.to_str().unwrap()]);
     let keys: Vec<String> =
@@ -231,7 +237,7 @@ fn sketch_merge_finalize_publish_the_very_bytes_of_run() {
     // A retried finalize of the same sketch publishes nothing new.
     let again: Value = serde_json::from_str(&ok(&finalize)).unwrap();
     assert_eq!((first["version"].as_u64(), &first), (Some(1), &again));
-    assert!(!composed_out.join(layout::projection_key(2)).exists());
+    assert!(!composed_out.join(layout::projection_key(&model, 2)).exists());
 
     let mut run = vec!["run", "--input", input.to_str().unwrap(), "--output", run_out.to_str().unwrap()];
     run.extend(["--run-id", "r"]);
@@ -241,9 +247,13 @@ fn sketch_merge_finalize_publish_the_very_bytes_of_run() {
     // The same tree over the same sorted keys, the same head rows, key and time: the one
     // publish step gives the same bytes on both paths.
     let read = |dir: &Path, key: &str| std::fs::read(dir.join(key)).unwrap();
-    let artifact = read(&run_out, &layout::projection_key(1));
-    assert_eq!(read(&composed_out, &layout::projection_key(1)), artifact, "artifact bytes");
-    assert_eq!(read(&composed_out, layout::LATEST_MANIFEST), read(&run_out, layout::LATEST_MANIFEST), "latest.json");
+    let artifact = read(&run_out, &layout::projection_key(&model, 1));
+    assert_eq!(read(&composed_out, &layout::projection_key(&model, 1)), artifact, "artifact bytes");
+    assert_eq!(
+        read(&composed_out, &layout::latest_key(&model)),
+        read(&run_out, &layout::latest_key(&model)),
+        "latest.json"
+    );
     assert!(ProjectionArtifact::decode(&artifact).unwrap().head.is_some());
 
     // And `run` over what `finalize` published finds it current: nothing new.

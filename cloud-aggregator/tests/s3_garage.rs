@@ -4,7 +4,7 @@
 mod garage;
 
 use fruits_aggregator::storage::Storage;
-use fruits_formats::{ProjectionArtifact, ProjectionManifest, verify_published};
+use fruits_formats::{ModelId, ProjectionArtifact, ProjectionManifest, layout, verify_published};
 use garage::Garage;
 use std::io;
 use std::process::Command;
@@ -48,8 +48,8 @@ fn s3_put_get_list_round_trip_with_prefixes() {
     assert_eq!(root.list("many/").unwrap().len(), 1100);
 }
 
-fn artifact_at(storage: &dyn Storage) -> ProjectionArtifact {
-    let mut a = ProjectionArtifact::decode(&storage.get("models/projection/v1.bin").unwrap()).unwrap();
+fn artifact_at(storage: &dyn Storage, model: &ModelId) -> ProjectionArtifact {
+    let mut a = ProjectionArtifact::decode(&storage.get(&layout::projection_key(model, 1)).unwrap()).unwrap();
     a.created_unix_ms = 0;
     a
 }
@@ -60,7 +60,9 @@ fn aggregator_run_on_s3_matches_the_local_run() {
     let local = tempfile::tempdir().unwrap();
     let local_dir = local.path().to_str().unwrap();
     let synth = ["synth", "--rows", "3000", "--dim", "48", "--shards", "12", "--seed", "7", "--out"];
-    aggregator(&garage.env, &[&synth[..], &[local_dir]].concat());
+    let synthesised = aggregator(&garage.env, &[&synth[..], &[local_dir]].concat());
+    let model: ModelId =
+        serde_json::from_str::<serde_json::Value>(&synthesised).unwrap()["model_id"].as_str().unwrap().parse().unwrap();
     aggregator(&garage.env, &[&synth[..], &["s3://fruits/"]].concat());
     let key = local.path().join("publisher.key");
     aggregator(&garage.env, &["keygen", "--out", key.to_str().unwrap()]);
@@ -74,10 +76,9 @@ fn aggregator_run_on_s3_matches_the_local_run() {
     assert_eq!(s3.list("incoming/").unwrap().len(), 12);
     assert!(s3.get("runs/r1/report.json").is_ok());
     let local = fruits_aggregator::storage::LocalDir::new(local.path());
-    assert_eq!(artifact_at(&s3), artifact_at(&local));
+    assert_eq!(artifact_at(&s3, &model), artifact_at(&local, &model));
     // The S3 publication verifies under the public key with the shared verifier.
-    let manifest: ProjectionManifest =
-        serde_json::from_slice(&s3.get("models/projection/latest.json").unwrap()).unwrap();
+    let manifest: ProjectionManifest = serde_json::from_slice(&s3.get(&layout::latest_key(&model)).unwrap()).unwrap();
     let public = fruits_aggregator::signing::read_hex32(&fruits_aggregator::signing::public_path(&key)).unwrap();
     let verified = verify_published(&s3.get(&manifest.key).unwrap(), &manifest, &public).unwrap();
     assert_eq!(verified.version, 1);

@@ -4,11 +4,16 @@
 //! Storage, one bucket or directory:
 //!
 //! ```text
-//! incoming/<device>/<batch>.shard                 full embeddings: the PCA's input
-//! codes/v<projection>/<device>/<batch>.shard      projected codes, kept apart
-//! models/projection/v<n>.bin, models/projection/latest.json  published projections
+//! incoming/<device>/<batch>.shard                         full embeddings: the PCA's input
+//! codes/<model>/v<projection>/<device>/<batch>.shard      projected codes, kept apart
+//! models/projection/<model>/v<n>.bin, .../<model>/latest.json  published projections
 //! runs/<run>/report.json, quarantine/<run>/, reports/<run>/  the aggregator's own output
 //! ```
+//!
+//! `<model>` is a [`ModelId`] (64 hex digits): every embedding model has its own series
+//! of projections and its own codes, so a fleet moving from one model to another (the f32
+//! MobileNetV2 to the int8 one) never mixes two embedding spaces. Full embeddings carry
+//! their model in each shard's header, and the aggregator sketches one model per run.
 //!
 //! A batch's identity is its device and batch id alone: nothing of the device's clock is in
 //! its key, so a retry days later, or from a device whose clock moved, rewrites the same
@@ -16,7 +21,10 @@
 //! read as input: everything under `incoming/` is.)
 //!
 //! HTTP, served by `aggregator ingest`: `PUT /v1/batches/<batch>` uploads one shard, and
-//! `GET /models/projection/<file>` serves the published files under their storage keys.
+//! `GET /models/projection/<model>/<file>` serves the published files under their storage
+//! keys (a phone fetches its own model's `latest.json`, then the artifact it names).
+
+use crate::model_id::ModelId;
 
 /// Full embeddings uploaded by phones: what the aggregator's PCA reads.
 pub const INCOMING_PREFIX: &str = "incoming/";
@@ -27,7 +35,7 @@ pub const CODES_PREFIX: &str = "codes/";
 /// Everything published for phones (read-only to them, through ingest).
 pub const MODELS_PREFIX: &str = "models/";
 
-/// Published projection artifacts and their signed manifest.
+/// Published projection artifacts and their signed manifests, one series per model below.
 pub const PROJECTION_PREFIX: &str = "models/projection/";
 
 /// Copies of the shards a run refused, with their reasons.
@@ -39,11 +47,8 @@ pub const RUNS_PREFIX: &str = "runs/";
 /// The PCA and recognition reports.
 pub const REPORTS_PREFIX: &str = "reports/";
 
-/// The signed manifest's file name under [`PROJECTION_PREFIX`].
+/// The signed manifest's file name in a model's series ([`latest_key`]).
 pub const LATEST_FILE: &str = "latest.json";
-
-/// The signed manifest naming the current projection, as stored and as served over HTTP.
-pub const LATEST_MANIFEST: &str = "models/projection/latest.json";
 
 /// Top-level prefixes that are never PCA input, even when the aggregator reads and writes
 /// one bucket: its own output (quarantined copies, run state, published models, reports) and
@@ -51,11 +56,9 @@ pub const LATEST_MANIFEST: &str = "models/projection/latest.json";
 pub const NOT_INPUT_PREFIXES: [&str; 5] = [QUARANTINE_PREFIX, RUNS_PREFIX, MODELS_PREFIX, REPORTS_PREFIX, CODES_PREFIX];
 
 /// The route serving published files under their storage keys (`/` + [`PROJECTION_PREFIX`]
-/// + file), in the router's `{parameter}` syntax: phones fetch `/` + [`LATEST_MANIFEST`].
-pub const MODEL_FILE_ROUTE: &str = "/models/projection/{file}";
-
-/// The manifest's short route (an alias of `/` + [`LATEST_MANIFEST`]).
-pub const LATEST_ALIAS_ROUTE: &str = "/models/latest.json";
+/// + model + `/` + file), in the router's `{parameter}` syntax: phones fetch `/` +
+/// [`latest_key`] of their model.
+pub const MODEL_FILE_ROUTE: &str = "/models/projection/{model}/{file}";
 
 /// The upload route, in the router's `{parameter}` syntax.
 pub const BATCH_ROUTE: &str = "/v1/batches/{batch_id}";
@@ -79,25 +82,37 @@ pub fn incoming_key(device: &str, batch_id: &str) -> String {
     format!("{INCOMING_PREFIX}{}", device_batch_key(device, batch_id))
 }
 
-/// The prefix of the codes of projection `version`.
-pub fn codes_prefix(version: u32) -> String {
-    format!("{CODES_PREFIX}v{version}/")
+/// The prefix of the codes of `model`'s projection `version`.
+pub fn codes_prefix(model: &ModelId, version: u32) -> String {
+    format!("{CODES_PREFIX}{model}/v{version}/")
 }
 
-/// The key of a device's batch of codes of projection `version`.
-pub fn codes_key(version: u32, device: &str, batch_id: &str) -> String {
-    format!("{}{}", codes_prefix(version), device_batch_key(device, batch_id))
+/// The key of a device's batch of codes of `model`'s projection `version`.
+pub fn codes_key(model: &ModelId, version: u32, device: &str, batch_id: &str) -> String {
+    format!("{}{}", codes_prefix(model, version), device_batch_key(device, batch_id))
 }
 
-/// The key of projection artifact `version`.
-pub fn projection_key(version: u32) -> String {
-    format!("{PROJECTION_PREFIX}v{version}.bin")
+/// The prefix of `model`'s series of published projections.
+pub fn projection_prefix(model: &ModelId) -> String {
+    format!("{PROJECTION_PREFIX}{model}/")
 }
 
-/// The file name of a published key directly under [`PROJECTION_PREFIX`] (what a phone
-/// fetches and installs), or `None` for any other key.
-pub fn projection_file(key: &str) -> Option<&str> {
-    key.strip_prefix(PROJECTION_PREFIX).filter(|name| !name.is_empty() && !name.contains('/') && !name.contains(".."))
+/// The key of `model`'s projection artifact `version`.
+pub fn projection_key(model: &ModelId, version: u32) -> String {
+    format!("{}v{version}.bin", projection_prefix(model))
+}
+
+/// The key of the signed manifest naming `model`'s current projection, as stored and as
+/// served over HTTP.
+pub fn latest_key(model: &ModelId) -> String {
+    format!("{}{LATEST_FILE}", projection_prefix(model))
+}
+
+/// The file name of a key published directly in `model`'s series (what a phone of that
+/// model fetches and installs), or `None` for any other key.
+pub fn projection_file<'k>(model: &ModelId, key: &'k str) -> Option<&'k str> {
+    key.strip_prefix(&projection_prefix(model))
+        .filter(|name| !name.is_empty() && !name.contains('/') && !name.contains(".."))
 }
 
 /// Where run `run` copies the shards it refuses.
@@ -131,24 +146,29 @@ mod tests {
 
     #[test]
     fn keys_and_routes_agree_with_each_other() {
+        let m = ModelId([0xab; 32]);
+        let other = ModelId([0xcd; 32]);
+        let hex = "ab".repeat(32);
         assert_eq!(incoming_key("d", "b"), "incoming/d/b.shard");
-        assert_eq!(codes_key(3, "d", "b"), "codes/v3/d/b.shard");
-        assert_eq!(projection_key(2), "models/projection/v2.bin");
-        assert_eq!(projection_file(&projection_key(2)), Some("v2.bin"));
-        assert_eq!(projection_file("models/projection/../x"), None);
-        assert_eq!(projection_file("models/other/v2.bin"), None);
+        assert_eq!(codes_key(&m, 3, "d", "b"), format!("codes/{hex}/v3/d/b.shard"));
+        assert_eq!(projection_key(&m, 2), format!("models/projection/{hex}/v2.bin"));
+        assert_eq!(latest_key(&m), format!("models/projection/{hex}/latest.json"));
+        assert_eq!(projection_file(&m, &projection_key(&m, 2)), Some("v2.bin"));
+        assert_eq!(projection_file(&other, &projection_key(&m, 2)), None, "another model's series");
+        assert_eq!(projection_file(&m, &format!("models/projection/{hex}/../x")), None);
+        assert_eq!(projection_file(&m, "models/projection/v2.bin"), None);
         assert_eq!(device_batch_key("d", "b"), "d/b.shard");
-        assert_eq!(codes_prefix(3), "codes/v3/");
+        assert_eq!(codes_prefix(&m, 3), format!("codes/{hex}/v3/"));
+        assert_ne!(codes_prefix(&m, 3), codes_prefix(&other, 3));
         assert_eq!(quarantine_prefix("r1"), "quarantine/r1/");
         assert_eq!(run_report_key("r1"), "runs/r1/report.json");
         assert_eq!(run_sketches_prefix("r1"), "runs/r1/sketches/");
         assert_eq!(report_key("r1", "index.html"), "reports/r1/index.html");
-        assert_eq!(LATEST_ALIAS_ROUTE, "/models/latest.json");
-        assert_eq!(LATEST_MANIFEST, format!("{PROJECTION_PREFIX}{LATEST_FILE}"));
         assert_eq!(BATCH_ROUTE.replace("{batch_id}", "b1"), batch_path("b1"));
-        assert_eq!(MODEL_FILE_ROUTE.replace("{file}", "latest.json"), format!("/{LATEST_MANIFEST}"));
+        let route = MODEL_FILE_ROUTE.replace("{model}", &m.to_string()).replace("{file}", LATEST_FILE);
+        assert_eq!(route, format!("/{}", latest_key(&m)));
         assert!(is_input_shard(&incoming_key("d", "b")));
-        assert!(!is_input_shard(&codes_key(3, "d", "b")));
+        assert!(!is_input_shard(&codes_key(&m, 3, "d", "b")));
         assert!(!is_input_shard(&format!("quarantine/r1/{}", incoming_key("d", "b"))));
         assert!(!is_input_shard("incoming/2026-12-03/d/b.json"));
         assert!(is_input_shard("b0.shard"), "a directory of shards is input too");

@@ -2,7 +2,7 @@
 //! signs) and phones (which verify).
 //!
 //! The aggregator signs the exact artifact bytes with Ed25519 and writes a
-//! [`ProjectionManifest`] (`models/projection/latest.json`) naming the version, the
+//! [`ProjectionManifest`] (`models/projection/<model>/latest.json`) naming the version, the
 //! object key, size, sha256 and signature. [`verify_published`] is pure: bytes,
 //! manifest and public key in, a decoded artifact or a [`VerifyError`] saying
 //! precisely what is wrong out.
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 pub struct ProjectionManifest {
     /// The artifact's version.
     pub version: u32,
-    /// Its storage key, e.g. `models/projection/v3.bin`.
+    /// Its storage key, e.g. `models/projection/<model>/v3.bin` ([`crate::layout::projection_key`]).
     pub key: String,
     /// Its length in bytes.
     pub size: u64,
@@ -173,7 +173,8 @@ mod tests {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let a = artifact();
         let bytes = a.encode().unwrap();
-        let manifest = sign_artifact(&bytes, &a, &crate::layout::projection_key(4), "1970-01-01T00:00:00.001Z", &key);
+        let manifest =
+            sign_artifact(&bytes, &a, &crate::layout::projection_key(&a.model_id, 4), "1970-01-01T00:00:00.001Z", &key);
         (bytes, manifest, key.verifying_key().to_bytes())
     }
 

@@ -6,11 +6,16 @@
 //! simplest API that needs no async runtime from the caller (reqwest runs its own
 //! internal one; do not call it from inside an async task).
 //!
-//! On the device, `<dir>/projection/` holds `v<N>.bin` + `v<N>.json` (the artifact
-//! and its manifest) for the current and the previous version, `current` (the
+//! Each embedding model has its own series of projections ([`fruits_formats::layout`]):
+//! a device fetches its model's `latest.json` and never installs another model's.
+//!
+//! On the device, `<dir>/projection/<model>/` holds `v<N>.bin` + `v<N>.json` (the
+//! artifact and its manifest) for the current and the previous version, `current` (the
 //! current version number, replaced by write-temp + fsync + rename, so a crash
 //! leaves either the old or the new version installed, never a mix) and `etag`
-//! (the ETag of the last `latest.json` seen, sent as `If-None-Match`).
+//! (the ETag of the last `latest.json` seen, sent as `If-None-Match`). Installing a
+//! version removes what other models left in `<dir>/projection/` (an app that moved
+//! from the f32 model to the int8 one starts that model's series afresh).
 
 use fruits_durable::replace_file;
 use fruits_formats::{ModelId, ProjectionArtifact, ProjectionManifest, VerifyError, verify_published};
@@ -22,11 +27,12 @@ use std::time::Duration;
 /// Where to sync from and what to trust.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
-    /// Server root, e.g. `https://ingest.example.com` (serves `models/projection/...`).
+    /// Server root, e.g. `https://ingest.example.com` (serves `models/projection/<model>/...`).
     pub server_url: String,
     /// The publisher's Ed25519 public key.
     pub public_key: [u8; 32],
-    /// The model this device embeds with: projections for other models are refused.
+    /// The model this device embeds with: its series is the one synced, and projections
+    /// for other models are refused.
     pub model_id: ModelId,
     /// The app's private storage directory.
     pub dir: PathBuf,
@@ -49,6 +55,9 @@ pub enum SyncError {
         /// The local model.
         local: String,
     },
+    /// Nothing is published for this device's model yet (HTTP 404 for its `latest.json`).
+    #[error("no projection is published for model {0} yet")]
+    NothingPublished(String),
     /// The server offers an older version than the one installed.
     #[error("server offers version {offered}, older than installed {installed}")]
     Rollback {
@@ -57,8 +66,8 @@ pub enum SyncError {
         /// Installed version.
         installed: u32,
     },
-    /// The manifest names a key outside `models/projection/`.
-    #[error("manifest key {0:?} is outside models/projection/")]
+    /// The manifest names a key outside this model's series.
+    #[error("manifest key {0:?} is outside this model's models/projection/<model>/")]
     BadKey(String),
     /// Verification failed (digest, signature, size, decoding).
     #[error("verification failed: {0}")]
@@ -108,7 +117,7 @@ impl ModelSync {
     }
 
     fn dir(&self) -> PathBuf {
-        self.config.dir.join("projection")
+        model_dir(&self.config.dir, &self.config.model_id)
     }
 
     fn url(&self, key: &str) -> String {
@@ -119,13 +128,17 @@ impl ModelSync {
     /// new version, the artifact; verifies both and installs them atomically.
     pub fn sync_model(&self) -> Result<SyncOutcome, SyncError> {
         let dir = self.dir();
-        let mut request = self.client.get(self.url(fruits_formats::layout::LATEST_MANIFEST));
+        let model = &self.config.model_id;
+        let mut request = self.client.get(self.url(&fruits_formats::layout::latest_key(model)));
         if let Ok(etag) = fs::read_to_string(dir.join("etag")) {
             request = request.header(reqwest::header::IF_NONE_MATCH, etag.trim());
         }
         let response = request.send().map_err(http)?;
         if response.status() == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(SyncOutcome::Unchanged { version: installed_version(&self.config.dir)? });
+            return Ok(SyncOutcome::Unchanged { version: installed_version(&self.config.dir, model)? });
+        }
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Err(SyncError::NothingPublished(model.to_string()));
         }
         if !response.status().is_success() {
             return Err(SyncError::Http(format!("latest.json: HTTP {}", response.status())));
@@ -160,24 +173,23 @@ impl ModelSync {
     ) -> Result<SyncOutcome, SyncError> {
         let dir = self.dir();
         fs::create_dir_all(&dir)?;
-        let installed = installed_version(&self.config.dir)?;
+        let model = &self.config.model_id;
+        let installed = installed_version(&self.config.dir, model)?;
         let manifest: ProjectionManifest =
             serde_json::from_slice(manifest_bytes).map_err(|e| SyncError::Manifest(e.to_string()))?;
-        if manifest.model_id != self.config.model_id.to_string() {
-            return Err(SyncError::WrongModel {
-                published: manifest.model_id,
-                local: self.config.model_id.to_string(),
-            });
+        if manifest.model_id != model.to_string() {
+            return Err(SyncError::WrongModel { published: manifest.model_id, local: model.to_string() });
         }
         match installed {
             Some(v) if v == manifest.version => Ok(SyncOutcome::Unchanged { version: installed }),
             Some(v) if v > manifest.version => Err(SyncError::Rollback { offered: manifest.version, installed: v }),
             _ => {
-                fruits_formats::layout::projection_file(&manifest.key)
+                fruits_formats::layout::projection_file(model, &manifest.key)
                     .ok_or_else(|| SyncError::BadKey(manifest.key.clone()))?;
                 let bytes = fetch(&manifest.key)?;
                 verify_published(&bytes, &manifest, &self.config.public_key)?;
                 install(&dir, manifest.version, &bytes, manifest_bytes, installed)?;
+                remove_other_models(&self.config.dir, model)?;
                 Ok(SyncOutcome::Updated { version: manifest.version, previous: installed })
             }
         }
@@ -185,23 +197,47 @@ impl ModelSync {
 
     /// The installed projection, re-verified from device storage.
     pub fn current(&self) -> Result<Option<Projector>, SyncError> {
-        load_installed(&self.config.dir, &self.config.public_key).map(|a| a.map(Projector))
+        load_installed(&self.config.dir, &self.config.model_id, &self.config.public_key).map(|a| a.map(Projector))
     }
 }
 
-/// The installed version in `dir`, if any.
-pub fn installed_version(dir: &Path) -> io::Result<Option<u32>> {
-    match fs::read_to_string(dir.join("projection/current")) {
+/// Where `model`'s projections are installed below the app's directory `dir`.
+fn model_dir(dir: &Path, model: &ModelId) -> PathBuf {
+    dir.join("projection").join(model.to_string())
+}
+
+/// Removes everything in `dir/projection/` but `model`'s own directory.
+fn remove_other_models(dir: &Path, model: &ModelId) -> io::Result<()> {
+    let keep = model.to_string();
+    for entry in fs::read_dir(dir.join("projection"))? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy() != keep {
+            match entry.file_type()?.is_dir() {
+                true => fs::remove_dir_all(entry.path())?,
+                false => fs::remove_file(entry.path())?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The version of `model`'s projection installed in the app's directory `dir`, if any.
+pub fn installed_version(dir: &Path, model: &ModelId) -> io::Result<Option<u32>> {
+    match fs::read_to_string(model_dir(dir, model).join("current")) {
         Ok(text) => Ok(text.trim().parse().ok()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
 }
 
-/// Loads and re-verifies the installed projection in `dir`.
-pub fn load_installed(dir: &Path, public_key: &[u8; 32]) -> Result<Option<ProjectionArtifact>, SyncError> {
-    let Some(version) = installed_version(dir)? else { return Ok(None) };
-    let d = dir.join("projection");
+/// Loads and re-verifies `model`'s projection installed in the app's directory `dir`.
+pub fn load_installed(
+    dir: &Path,
+    model: &ModelId,
+    public_key: &[u8; 32],
+) -> Result<Option<ProjectionArtifact>, SyncError> {
+    let Some(version) = installed_version(dir, model)? else { return Ok(None) };
+    let d = model_dir(dir, model);
     let manifest: ProjectionManifest = serde_json::from_slice(&fs::read(d.join(format!("v{version}.json")))?)
         .map_err(|e| SyncError::Manifest(e.to_string()))?;
     Ok(Some(verify_published(&fs::read(d.join(format!("v{version}.bin")))?, &manifest, public_key)?))

@@ -60,7 +60,10 @@ fn twenty_phones_upload_exactly_once_and_end_on_the_latest_projection() {
     let photos = list_photos(&config.dataset).unwrap();
     let store = LocalDir::new(config.workdir.join("store"));
     let embeddings = stored_labels(&store, layout::INCOMING_PREFIX);
-    let codes = stored_labels(&store, &layout::codes_prefix(1));
+    let manifest =
+        fruits_core::manifest::ModelManifest::load(&repo_root().join("models/mobilenetv2-1.0-224-embed.json"));
+    let model: fruits_formats::ModelId = manifest.unwrap().model_id().parse().unwrap();
+    let codes = stored_labels(&store, &layout::codes_prefix(&model, 1));
     for (i, p) in report.phones.iter().enumerate() {
         let taken = |start, count| {
             let mut labels: Vec<String> =

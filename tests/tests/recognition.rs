@@ -419,7 +419,8 @@ fn unbalanced_tags(html: &str) -> Vec<String> {
 fn the_report_files_are_valid_and_agree_with_the_artifact() {
     let f = fixture();
     let font = std::fs::read(fruits_aggregator::report::DEBIAN_FONT).expect("fonts-dejavu-core (scripts/setup.sh)");
-    let written = fruits_aggregator::report::write(&f.store, &f.store, "test", font, &HeadOptions::default()).unwrap();
+    let written =
+        fruits_aggregator::report::write(&f.store, &f.store, "test", None, font, &HeadOptions::default()).unwrap();
     assert_eq!(written.keys.len(), 5);
     for name in ["pca_3d", "variance", "accuracy"] {
         let png = image::load_from_memory(&f.store.get(&layout::report_key("test", &format!("{name}.png"))).unwrap())

@@ -1,7 +1,9 @@
 //! Phones to phones, for real: devices queue embeddings (mobile-core), upload them
 //! signed to the ingest service, which validates and writes them to S3 (Garage);
 //! the aggregator runs on S3 and publishes a signed projection; phones sync it
-//! through ingest, verify it and project embeddings with it.
+//! through ingest, verify it and project embeddings with it. A second model (an app
+//! moved to the int8 MobileNetV2) uploads through the same ingest, is sketched and
+//! published apart, and its phones sync their own model's projection.
 
 use fruits_aggregator::ingest::{Ingest, check::Policy};
 use fruits_aggregator::pipeline::PublishOptions;
@@ -28,6 +30,7 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     let garage = garage::Garage::start();
     let s3 = Arc::new(garage.storage(""));
     let model = ModelId::of_bytes(b"e2e-model");
+    let int8 = ModelId::of_bytes(b"e2e-model-int8");
     let secrets: HashMap<String, Vec<u8>> =
         (0..DEVICES).map(|i| (format!("dev-{i}"), format!("secret-{i}").into_bytes())).collect();
     let policy = Policy {
@@ -35,7 +38,7 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
         max_rows: 1000,
         rate_per_second: 100.0,
         rate_burst: 100.0,
-        ..Policy::new(model, DIM)
+        ..Policy::new(model, DIM).with_model(int8, DIM)
     };
     let ingest = Ingest::new(s3.clone(), secrets.clone(), policy);
     let url = start_ingest(ingest.clone());
@@ -119,7 +122,8 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     let embedding = synthetic.rows(1, 999);
     let codes = projector.project(&embedding).unwrap();
     assert_eq!(codes.len(), 4);
-    let published = fruits_formats::ProjectionArtifact::decode(&s3.get(&layout::projection_key(1)).unwrap()).unwrap();
+    let published =
+        fruits_formats::ProjectionArtifact::decode(&s3.get(&layout::projection_key(&model, 1)).unwrap()).unwrap();
     assert_eq!(Some(codes), published.project(&embedding));
 
     // Phones now upload k-wide f16 codes tagged with the projection version, from a
@@ -140,23 +144,44 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     assert_eq!(uploaders[0].flush(&mut codes_queue).unwrap(), 2);
     let code_keys = s3.list(layout::CODES_PREFIX).unwrap();
     assert_eq!(code_keys.len(), 2);
-    assert!(code_keys.iter().all(|k| k.starts_with(&format!("{}dev-0/", layout::codes_prefix(1)))), "{code_keys:?}");
+    assert!(
+        code_keys.iter().all(|k| k.starts_with(&format!("{}dev-0/", layout::codes_prefix(&model, 1)))),
+        "{code_keys:?}"
+    );
     assert_eq!(s3.list(layout::INCOMING_PREFIX).unwrap().len(), batches, "codes never mix with embeddings");
     let embedding_batch_bytes = s3.get(&keys[0]).unwrap().len();
     assert!(code_batch_bytes * 4 < embedding_batch_bytes, "{code_batch_bytes} vs {embedding_batch_bytes} bytes");
 
-    // A device with another model refuses the projection; a wrong public key too.
-    let other = ModelSync::new(SyncConfig {
-        model_id: ModelId::of_bytes(b"x"),
-        dir: device_root.path().join("o"),
-        ..config.clone()
-    })
-    .unwrap();
-    assert!(matches!(other.sync_model(), Err(SyncError::WrongModel { .. })));
+    // A device of a model the deployment does not take finds nothing published for it, as
+    // does a device of the second model before its first publication; a wrong public key
+    // is refused.
+    let sync_of = |model_id, dir: &str| {
+        ModelSync::new(SyncConfig { model_id, dir: device_root.path().join(dir), ..config.clone() }).unwrap()
+    };
+    assert!(matches!(sync_of(ModelId::of_bytes(b"x"), "o").sync_model(), Err(SyncError::NothingPublished(_))));
+    let int8_sync = sync_of(int8, "dev-3");
+    assert!(matches!(int8_sync.sync_model(), Err(SyncError::NothingPublished(_))));
     let forged =
         ModelSync::new(SyncConfig { public_key: [9; 32], dir: device_root.path().join("f"), ..config.clone() })
             .unwrap();
     assert!(matches!(forged.sync_model(), Err(SyncError::Verify(_))));
+
+    // The fleet moves: dev-3's app now embeds with the int8 model (a queue of its own) and
+    // uploads through the same ingest; the embeddings share incoming/ but never a PCA.
+    let int8_config = QueueConfig {
+        device_id: "dev-3".into(),
+        model_id: int8,
+        dim: DIM,
+        encoding: Encoding::F32,
+        max_entries: 10_000,
+        batch_rows: BATCH_ROWS,
+    };
+    let mut int8_queue = UploadQueue::open(&device_root.path().join("dev-3-int8"), int8_config).unwrap();
+    for row in synthetic.rows(ROWS_PER_DEVICE, 7).chunks(DIM as usize) {
+        int8_queue.push(row, 1_767_225_600_000).unwrap();
+    }
+    assert_eq!(uploaders[3].flush(&mut int8_queue).unwrap(), ROWS_PER_DEVICE / BATCH_ROWS);
+    assert_eq!(s3.list(layout::INCOMING_PREFIX).unwrap().len(), batches + ROWS_PER_DEVICE / BATCH_ROWS);
 
     // The aggregator publishes v2 (another solver seed: new inputs, where the same ones
     // would publish nothing); a tampered, then a truncated copy of it on the server is
@@ -165,18 +190,31 @@ fn devices_to_ingest_to_garage_to_aggregator_to_sync_to_project() {
     let second = RunOptions { run_id: "e2e-2".into(), publish, ..opts };
     let report = run(&*s3, &*s3, &second, &indicatif::ProgressBar::hidden()).unwrap();
     assert_eq!(report.rows, (DEVICES * ROWS_PER_DEVICE) as u64);
-    let v2 = s3.get(&layout::projection_key(2)).unwrap();
+    let v2 = s3.get(&layout::projection_key(&model, 2)).unwrap();
     let mut tampered = v2.clone();
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x40;
     for bad in [tampered, v2[..v2.len() - 7].to_vec()] {
-        s3.put(&layout::projection_key(2), &bad).unwrap();
+        s3.put(&layout::projection_key(&model, 2), &bad).unwrap();
         assert!(matches!(sync.sync_model(), Err(SyncError::Verify(_))));
-        assert_eq!(fruits_core::sync::installed_version(&config.dir).unwrap(), Some(1));
+        assert_eq!(fruits_core::sync::installed_version(&config.dir, &model).unwrap(), Some(1));
         assert_eq!(sync.current().unwrap().unwrap().version(), 1);
     }
-    s3.put(&layout::projection_key(2), &v2).unwrap();
+    s3.put(&layout::projection_key(&model, 2), &v2).unwrap();
     assert_eq!(sync.sync_model().unwrap(), SyncOutcome::Updated { version: 2, previous: Some(1) });
     assert_eq!(sync.current().unwrap().unwrap().version(), 2);
-    assert!(config.dir.join("projection/v1.bin").exists(), "the previous version is kept");
+    assert!(config.dir.join(format!("projection/{model}/v1.bin")).exists(), "the previous version is kept");
+
+    // The int8 model's run sketches its rows alone and starts its own series at v1; its
+    // phones sync it, and the first model's series is untouched.
+    let int8_run = RunOptions { run_id: "e2e-int8".into(), model_id: Some(int8), ..second };
+    let report = run(&*s3, &*s3, &int8_run, &indicatif::ProgressBar::hidden()).unwrap();
+    assert_eq!(report.rows, ROWS_PER_DEVICE as u64, "the int8 rows only");
+    assert_eq!(int8_sync.sync_model().unwrap(), SyncOutcome::Updated { version: 1, previous: None });
+    assert_eq!(int8_sync.current().unwrap().unwrap().0.model_id, int8);
+    assert_eq!(sync.sync_model().unwrap(), SyncOutcome::Unchanged { version: Some(2) });
+    assert_eq!(sync.current().unwrap().unwrap().0.model_id, model);
+    // A manifest of the first model misfiled in the int8 series is refused by int8 phones.
+    s3.put(&layout::latest_key(&int8), &s3.get(&layout::latest_key(&model)).unwrap()).unwrap();
+    assert!(matches!(sync_of(int8, "misfiled").sync_model(), Err(SyncError::WrongModel { .. })));
 }

@@ -19,6 +19,8 @@ POLICIES = DEPLOY / "policies"
 TEMPLATE = DEPLOY / "fruits.yaml"
 
 DATA = "arn:aws:s3:::fruits-data-ACCOUNT"
+# A model id (sha256 hex): each model has its own projection series and codes.
+MODEL = "ab" * 32
 OPS = "arn:aws:s3:::fruits-ops-ACCOUNT"
 
 # The intended table: (action, resource, allowed s3:prefix values or None = any).
@@ -28,7 +30,7 @@ INTENDED = {
         ("s3:GetObject", f"{DATA}/incoming/*", None),
         ("s3:GetObject", f"{DATA}/runs/*", None),
         ("s3:PutObject", f"{DATA}/runs/*", None),
-        ("s3:GetObject", f"{DATA}/models/projection/latest.json", None),
+        ("s3:GetObject", f"{DATA}/models/projection/*/latest.json", None),
         ("s3:PutObject", f"{DATA}/quarantine/*", None),
         ("s3:PutObject", f"{DATA}/models/*", None),
         ("s3:PutObject", f"{DATA}/reports/*", None),
@@ -151,12 +153,12 @@ def test_every_policy_file_is_in_the_table():
 def test_ingest_writes_incoming_and_codes_only():
     p = load("ingest")
     assert allows(p, "s3:PutObject", f"{DATA}/incoming/2025-01-01/dev1/b1.shard")
-    assert allows(p, "s3:PutObject", f"{DATA}/codes/v1/2025-01-01/dev1/b1.shard")
-    assert not allows(p, "s3:GetObject", f"{DATA}/codes/v1/2025-01-01/dev1/b1.shard")
+    assert allows(p, "s3:PutObject", f"{DATA}/codes/{MODEL}/v1/dev1/b1.shard")
+    assert not allows(p, "s3:GetObject", f"{DATA}/codes/{MODEL}/v1/dev1/b1.shard")
     assert not allows(p, "s3:GetObject", f"{DATA}/incoming/2025-01-01/dev1/b1.shard")
     assert not allows(p, "s3:ListBucket", DATA, "incoming/")
     assert not allows(p, "s3:ListBucket", DATA, "")
-    for key in ("models/projection/v1.bin", "models/projection/latest.json",
+    for key in (f"models/projection/{MODEL}/v1.bin", f"models/projection/{MODEL}/latest.json",
                 "runs/r1/report.json", "quarantine/r1/x", "reports/r1/index.html"):
         assert not allows(p, "s3:PutObject", f"{DATA}/{key}")
         assert not allows(p, "s3:GetObject", f"{DATA}/{key}")
@@ -172,19 +174,19 @@ def test_emr_reads_incoming_writes_outputs_never_deletes():
     assert not allows(p, "s3:ListBucket", DATA, "")
     assert not allows(p, "s3:PutObject", f"{DATA}/incoming/d/dev/b.shard")
     for prefix in ("runs/r1/sketches/0", "quarantine/r1/b.shard",
-                   "models/projection/v2.bin", "reports/r1/index.html"):
+                   f"models/projection/{MODEL}/v2.bin", "reports/r1/index.html"):
         assert allows(p, "s3:PutObject", f"{DATA}/{prefix}")
-    assert allows(p, "s3:GetObject", f"{DATA}/models/projection/latest.json")
-    assert not allows(p, "s3:GetObject", f"{DATA}/models/projection/v1.bin")
-    for key in ("incoming/d/dev/b.shard", "runs/r1/x", "models/projection/v1.bin"):
+    assert allows(p, "s3:GetObject", f"{DATA}/models/projection/{MODEL}/latest.json")
+    assert not allows(p, "s3:GetObject", f"{DATA}/models/projection/{MODEL}/v1.bin")
+    for key in ("incoming/d/dev/b.shard", "runs/r1/x", f"models/projection/{MODEL}/v1.bin"):
         assert not allows(p, "s3:DeleteObject", f"{DATA}/{key}")
 
 
 def test_client_reads_models_only():
     p = load("client-read")
-    assert allows(p, "s3:GetObject", f"{DATA}/models/projection/latest.json")
-    assert allows(p, "s3:GetObject", f"{DATA}/models/projection/v3.bin")
-    assert not allows(p, "s3:PutObject", f"{DATA}/models/projection/v3.bin")
+    assert allows(p, "s3:GetObject", f"{DATA}/models/projection/{MODEL}/latest.json")
+    assert allows(p, "s3:GetObject", f"{DATA}/models/projection/{MODEL}/v3.bin")
+    assert not allows(p, "s3:PutObject", f"{DATA}/models/projection/{MODEL}/v3.bin")
     for key in ("incoming/x.shard", "reports/r/index.html", "runs/r/report.json"):
         assert not allows(p, "s3:GetObject", f"{DATA}/{key}")
     assert not allows(p, "s3:ListBucket", DATA, "models/")
@@ -196,7 +198,7 @@ def test_operator_reads_all_deletes_quarantine_only():
     assert allows(p, "s3:ListBucket", DATA, "quarantine/")
     assert allows(p, "s3:DeleteObject", f"{DATA}/quarantine/r1/x.shard")
     assert not allows(p, "s3:DeleteObject", f"{DATA}/incoming/x.shard")
-    assert not allows(p, "s3:PutObject", f"{DATA}/models/projection/v9.bin")
+    assert not allows(p, "s3:PutObject", f"{DATA}/models/projection/{MODEL}/v9.bin")
 
 
 # ------------------------------------------------------------------ the checker can fail

@@ -2,7 +2,7 @@
 
 use super::auth;
 use fruits_formats::{Encoding, FormatError, ModelId, Shard, layout};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Why an upload was refused; each has its own stable code and HTTP status.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -106,10 +106,9 @@ impl IngestError {
 /// Limits and expectations of one ingest deployment.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// The model shards must come from.
-    pub model_id: ModelId,
-    /// Their dimension.
-    pub dim: u32,
+    /// The models shards may come from, each with its embedding dimension: a fleet moving
+    /// from one model to another uploads both, each kept to its own keys.
+    pub models: BTreeMap<ModelId, u32>,
     /// Largest body accepted, bytes.
     pub max_body: usize,
     /// Most rows per shard.
@@ -152,10 +151,10 @@ impl Policy {
     /// The defaults of a deployment for `model_id` shards of `dim`: 4 MiB bodies, a
     /// 5-minute window with a 1 s lead, 1 upload/s per device with bursts of 30,
     /// 10 s for headers, 30 s for a body, 512 connections and 64 MiB in flight.
+    /// [`with_model`](Self::with_model) accepts more models.
     pub fn new(model_id: ModelId, dim: u32) -> Self {
         Self {
-            model_id,
-            dim,
+            models: BTreeMap::from([(model_id, dim)]),
             max_body: Self::DEFAULT_MAX_BODY,
             max_rows: fruits_formats::shard::MAX_ROWS,
             window_ms: 300_000,
@@ -167,6 +166,12 @@ impl Policy {
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             max_in_flight_bytes: 64 << 20,
         }
+    }
+
+    /// This policy, also accepting `model_id` shards of `dim`.
+    pub fn with_model(mut self, model_id: ModelId, dim: u32) -> Self {
+        self.models.insert(model_id, dim);
+        self
     }
 }
 
@@ -244,11 +249,12 @@ pub fn safe_segment(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-/// The projection a shard of codes was made with, if it is one (read from the
+/// The model and projection a shard of codes was made with, if it is one (read from the
 /// header only, after authentication, so the service knows which `k` to expect).
-pub fn projection_version(body: &[u8]) -> Option<u32> {
-    match Shard::decode_header(body).ok()?.encoding {
-        Encoding::ProjectedF16 { projection_version } => Some(projection_version),
+pub fn projection_of(body: &[u8]) -> Option<(ModelId, u32)> {
+    let header = Shard::decode_header(body).ok()?;
+    match header.encoding {
+        Encoding::ProjectedF16 { projection_version } => Some((header.model_id, projection_version)),
         Encoding::F32 | Encoding::F16 => None,
     }
 }
@@ -256,11 +262,12 @@ pub fn projection_version(body: &[u8]) -> Option<u32> {
 /// Validates an authenticated device's batch and returns its storage key.
 ///
 /// Full embeddings go to [`layout::incoming_key`], which the aggregator's PCA reads;
-/// projected codes to [`layout::codes_key`], which it does not. The key is the device
-/// and batch id alone, never the device's clock, so a retry on another day, or after the
-/// device's clock moved, maps to the same key. `projection_k` is the width of the published projection the shard's
-/// codes claim to come from (`None` when that version was never published for this
-/// model): codes of any other width are refused.
+/// projected codes to [`layout::codes_key`] of their model, which it does not. The key is
+/// the device and batch id alone (and the model and projection, for codes), never the
+/// device's clock, so a retry on another day, or after the device's clock moved, maps to
+/// the same key. `projection_k` is the width of the published projection the shard's codes
+/// claim to come from (`None` when that version was never published for their model):
+/// codes of any other width are refused.
 pub fn check_batch(
     policy: &Policy,
     device: &str,
@@ -283,11 +290,9 @@ pub fn check_batch(
         return Err(IngestError::OutsidePrefix(format!("{}/{}", h.device_id, h.batch_id)));
     }
     let wrong = || IngestError::WrongModel(format!("{} dim {} {:?}", h.model_id, h.dim, h.encoding));
-    if h.model_id != policy.model_id {
-        return Err(wrong());
-    }
+    let Some(&dim) = policy.models.get(&h.model_id) else { return Err(wrong()) };
     let codes_of = match h.encoding {
-        Encoding::F32 | Encoding::F16 if h.dim == policy.dim => None,
+        Encoding::F32 | Encoding::F16 if h.dim == dim => None,
         Encoding::ProjectedF16 { projection_version } if projection_k == Some(h.dim) => Some(projection_version),
         _ => return Err(wrong()),
     };
@@ -296,6 +301,6 @@ pub fn check_batch(
     }
     Ok(match codes_of {
         None => layout::incoming_key(device, batch_id),
-        Some(version) => layout::codes_key(version, device, batch_id),
+        Some(version) => layout::codes_key(&h.model_id, version, device, batch_id),
     })
 }

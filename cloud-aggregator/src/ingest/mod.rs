@@ -4,13 +4,14 @@
 //! * `PUT /v1/batches/<batch id>`: one shard, signed per device ([`auth`]).
 //!   Checked ([`check`]) before anything is stored, then written to
 //!   `incoming/<device>/<batch id>.shard` (full embeddings) or
-//!   `codes/v<projection>/<device>/<batch id>.shard` (codes projected
-//!   with a published projection, whose width is checked). The key derives from the
-//!   device and its batch id only, so a retry rewrites the same object with the
-//!   same bytes: exactly-once storage without conditional writes (which Garage
-//!   does not enforce).
-//! * `GET /models/projection/<file>` (and `/models/latest.json` as an alias of
-//!   `latest.json`), with `ETag` / `If-None-Match`: phones hold no AWS credentials.
+//!   `codes/<model>/v<projection>/<device>/<batch id>.shard` (codes projected
+//!   with a published projection of their model, whose width is checked). Shards of
+//!   every model of the [`Policy`] are accepted, so a fleet can move from one model to
+//!   another. The key derives from the device and its batch id only, so a retry
+//!   rewrites the same object with the same bytes: exactly-once storage without
+//!   conditional writes (which Garage does not enforce).
+//! * `GET /models/projection/<model>/<file>`, with `ETag` / `If-None-Match`: each model's
+//!   published projections, for phones, which hold no AWS credentials.
 //!
 //! Why direct writes through this service rather than presigned S3 URLs: phones
 //! batch embeddings (64 rows per shard by default), so PUTs are few and the extra
@@ -47,7 +48,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use check::{AuthHeaders, IngestError, Policy};
-use fruits_formats::layout;
+use fruits_formats::{ModelId, layout};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -123,8 +124,8 @@ pub struct Ingest {
     policy: Policy,
     nonces: Mutex<auth::NonceCache>,
     rate: Mutex<auth::RateLimiter>,
-    /// Width `k` of each published projection of this model, read once per version.
-    projection_widths: Mutex<HashMap<u32, u32>>,
+    /// Width `k` of each published projection, by model and version, read once each.
+    projection_widths: Mutex<HashMap<(ModelId, u32), u32>>,
     /// Timestamps before this are refused: start + `future_ms` ([`check::Window`]).
     horizon_ms: u64,
     /// Body bytes reserved by requests being received or stored.
@@ -171,7 +172,6 @@ impl Ingest {
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route(layout::BATCH_ROUTE, put(upload))
-            .route(layout::LATEST_ALIAS_ROUTE, get(|s, h| model_file(s, Path(layout::LATEST_FILE.to_owned()), h)))
             .route(layout::MODEL_FILE_ROUTE, get(model_file))
             .with_state(self.clone())
     }
@@ -276,8 +276,8 @@ async fn upload(
     if h.content_sha256.as_deref() != Some(auth::body_hash(&body).as_str()) {
         return s.refuse(IngestError::BadSignature);
     }
-    let projection_k = match check::projection_version(&body) {
-        Some(version) => s.projection_width(version).await,
+    let projection_k = match check::projection_of(&body) {
+        Some((model, version)) => s.projection_width(model, version).await,
         None => None,
     };
     let checked = check::check_batch(&s.policy, &device, &batch_id, &body, projection_k);
@@ -323,29 +323,37 @@ async fn read_body(body: Body, max: usize, capacity: usize) -> Result<Vec<u8>, I
 }
 
 impl Ingest {
-    /// The width of published projection `version` of this deployment's model,
-    /// `None` if it does not exist (or cannot be read now).
-    async fn projection_width(&self, version: u32) -> Option<u32> {
-        if let Some(k) = lock(&self.projection_widths).get(&version) {
+    /// The width of `model`'s published projection `version`, `None` if the model is not
+    /// one of this deployment's or the projection does not exist (or cannot be read now).
+    async fn projection_width(&self, model: ModelId, version: u32) -> Option<u32> {
+        if !self.policy.models.contains_key(&model) {
+            return None;
+        }
+        if let Some(k) = lock(&self.projection_widths).get(&(model, version)) {
             return Some(*k);
         }
         let storage = self.storage.clone();
-        let key = layout::projection_key(version);
+        let key = layout::projection_key(&model, version);
         let bytes = tokio::task::spawn_blocking(move || storage.get(&key)).await.ok()?.ok()?;
         let artifact = fruits_formats::ProjectionArtifact::decode(&bytes).ok()?;
-        (artifact.model_id == self.policy.model_id && artifact.version == version).then(|| {
-            lock(&self.projection_widths).insert(version, artifact.k);
+        (artifact.model_id == model && artifact.version == version).then(|| {
+            lock(&self.projection_widths).insert((model, version), artifact.k);
             artifact.k
         })
     }
 }
 
-async fn model_file(State(s): State<Arc<Ingest>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
-    if !check::safe_segment(&file) {
+async fn model_file(
+    State(s): State<Arc<Ingest>>,
+    Path((model, file)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(model) = model.parse::<ModelId>() else { return StatusCode::NOT_FOUND.into_response() };
+    if !check::safe_segment(&file) || !s.policy.models.contains_key(&model) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let storage = s.storage.clone();
-    let key = format!("{}{file}", layout::PROJECTION_PREFIX);
+    let key = format!("{}{file}", layout::projection_prefix(&model));
     let bytes = match tokio::task::spawn_blocking(move || storage.get(&key)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return StatusCode::NOT_FOUND.into_response(),

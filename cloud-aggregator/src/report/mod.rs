@@ -20,8 +20,8 @@ use crate::pipeline;
 use crate::storage::Storage;
 use crate::validate::{self, Expected};
 use data::ReportData;
-use fruits_formats::ProjectionArtifact;
-use fruits_formats::layout::{self, INCOMING_PREFIX, LATEST_MANIFEST};
+use fruits_formats::layout::{self, INCOMING_PREFIX};
+use fruits_formats::{ModelId, ProjectionArtifact};
 use fruits_head::{HeadOptions, LabelledSet};
 use fruits_pca::finalize::VarianceThreshold;
 use serde::Serialize;
@@ -44,19 +44,34 @@ pub struct Written {
     pub accuracy: Vec<data::AccuracyAtK>,
 }
 
-/// Reads the published projection and every embedding shard of `input`, and
-/// writes the report under `reports/<run>/` of `output`. `font` is a TrueType file.
+/// Reads `model`'s published projection (default: the model most of `input`'s rows
+/// carry, as `aggregator run` chooses) and every embedding shard of `input` from that
+/// model, and writes the report under `reports/<run>/` of `output`. `font` is a TrueType
+/// file.
 pub fn write(
     input: &dyn Storage,
     output: &dyn Storage,
     run: &str,
+    model: Option<ModelId>,
     font: Vec<u8>,
     options: &HeadOptions,
 ) -> Result<Written, AggregatorError> {
     png::register_font(font)?;
-    let latest = pipeline::read_latest(output)?.ok_or_else(|| {
+    let model = match model {
+        Some(model) => model,
+        None => {
+            let keys = pipeline::list_shards(input, INCOMING_PREFIX)?;
+            let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+            let expected = pipeline::expectation(input, &keys, None).ok_or_else(|| {
+                AggregatorError::storage(format!("{INCOMING_PREFIX}: no valid embedding shard"))(missing)
+            })?;
+            expected.model_id
+        }
+    };
+    let latest_key = layout::latest_key(&model);
+    let latest = pipeline::read_latest(output, &model)?.ok_or_else(|| {
         let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
-        AggregatorError::storage(format!("reading {LATEST_MANIFEST} (run the aggregator first)"))(missing)
+        AggregatorError::storage(format!("reading {latest_key} (run the aggregator first)"))(missing)
     })?;
     let key = &latest.manifest.key;
     let bytes = output.get(key).map_err(AggregatorError::storage(format!("reading {key}")))?;

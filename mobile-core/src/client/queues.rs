@@ -1,9 +1,13 @@
 //! The device's upload queues: one for full embeddings, used until a projection is
 //! installed, and one per projection version for the codes made with it.
 //!
-//! Under `<storage>/queue/`: `embeddings/` and `codes-v<version>-k<k>/`, each an
+//! Under `<storage>/queue/<model>/`: `embeddings/` and `codes-v<version>-k<k>/`, each an
 //! [`UploadQueue`]. The width `k` is in the directory name so that a queue of an
 //! older version, left with entries after an update, reopens without its artifact.
+//! The model is in the path because a queue's entries are raw values and its shards take
+//! the model id of the queue that builds them: rows an app queued with one model and had
+//! not uploaded when it moved to another stay under the first model's directory, never
+//! relabelled as the second's.
 
 use crate::queue::{Batch, QueueConfig, QueueError, UploadQueue};
 use fruits_formats::{Encoding, ModelId};
@@ -62,12 +66,14 @@ impl QueueKey {
 }
 
 impl Queues {
-    /// Opens the embeddings queue and every codes queue found under `root`.
+    /// Opens the embeddings queue and every codes queue of the settings' model found
+    /// under `root` (`<storage>/queue`).
     pub fn open(root: &Path, settings: QueueSettings) -> Result<Self, QueueError> {
-        fs::create_dir_all(root)?;
-        let mut queues = Self { root: root.to_path_buf(), settings, open: BTreeMap::new() };
+        let root = root.join(settings.model_id.to_string());
+        fs::create_dir_all(&root)?;
+        let mut queues = Self { root: root.clone(), settings, open: BTreeMap::new() };
         queues.get(QueueKey::Embeddings)?;
-        for entry in fs::read_dir(root)? {
+        for entry in fs::read_dir(&root)? {
             if let Some(key) = QueueKey::parse(&entry?.file_name().to_string_lossy()) {
                 queues.get(key)?;
             }
@@ -176,7 +182,27 @@ mod tests {
         q.ack(v1, &batch).unwrap();
         q.remove_drained(Some(v2)).unwrap();
         assert_eq!(q.keys(), vec![QueueKey::Embeddings, v2]);
-        assert!(!dir.path().join("codes-v1-k2").exists());
+        let model_dir = dir.path().join(settings().model_id.to_string());
+        assert!(!model_dir.join("codes-v1-k2").exists() && model_dir.join("codes-v2-k3").exists());
         assert_eq!(QueueKey::parse("codes-vx-k2"), None);
+    }
+
+    #[test]
+    fn rows_queued_with_one_model_are_never_uploaded_as_another_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queues::open(dir.path(), settings()).unwrap();
+        q.push(QueueKey::Embeddings, &[1.0; 4], Some("Kiwi"), 0).unwrap();
+        drop(q);
+        let int8 = QueueSettings { model_id: ModelId::of_bytes(b"int8"), ..settings() };
+        let mut moved = Queues::open(dir.path(), int8.clone()).unwrap();
+        assert_eq!(moved.len(), 0, "the other model's rows are not this model's");
+        moved.push(QueueKey::Embeddings, &[2.0; 4], None, 0).unwrap();
+        let batch = moved.next_batch(QueueKey::Embeddings).unwrap().unwrap();
+        assert_eq!(fruits_formats::Shard::decode(&batch.shard).unwrap().header().model_id, int8.model_id);
+        drop(moved);
+        let mut q = Queues::open(dir.path(), settings()).unwrap();
+        let batch = q.next_batch(QueueKey::Embeddings).unwrap().unwrap();
+        let shard = fruits_formats::Shard::decode(&batch.shard).unwrap();
+        assert_eq!((shard.header().model_id, shard.header().rows), (settings().model_id, 1), "kept, as its model's");
     }
 }
