@@ -55,9 +55,9 @@ pub const LATEST_FILE: &str = "latest.json";
 /// the phones' projected codes.
 pub const NOT_INPUT_PREFIXES: [&str; 5] = [QUARANTINE_PREFIX, RUNS_PREFIX, MODELS_PREFIX, REPORTS_PREFIX, CODES_PREFIX];
 
-/// The route serving published files under their storage keys (`/` + [`PROJECTION_PREFIX`]
-/// + model + `/` + file), in the router's `{parameter}` syntax: phones fetch `/` +
-/// [`latest_key`] of their model.
+/// The route serving published files under their storage keys (a slash, then
+/// [`PROJECTION_PREFIX`], the model and the file), in the router's `{parameter}` syntax:
+/// phones fetch a slash and the [`latest_key`] of their model.
 pub const MODEL_FILE_ROUTE: &str = "/models/projection/{model}/{file}";
 
 /// The upload route, in the router's `{parameter}` syntax.

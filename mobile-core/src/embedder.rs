@@ -230,9 +230,6 @@ pub fn build_plan(model_bytes: &[u8], manifest: &ModelManifest, config: PlanConf
 /// runnable plan.
 fn runnable(mut graph: TypedModel, optimize: bool) -> Result<Plan> {
     if optimize {
-        if crate::kernels::fuse_fake_quant(&mut graph).map_err(inference)? > 0 {
-            graph = graph.into_decluttered().map_err(inference)?;
-        }
         crate::kernels::rewrite_convolutions(&mut graph).map_err(inference)?;
         graph.optimize().map_err(inference)?;
     }
@@ -301,7 +298,13 @@ fn decluttered_graph(model_bytes: &[u8], manifest: &ModelManifest, batch: Option
     if !dim_ok {
         return Err(mismatch(format!("output shape {dims:?}, manifest expects [N, {}]", manifest.output.dim)));
     }
-    typed.into_decluttered().map_err(inference)
+    let mut graph = typed.into_decluttered().map_err(inference)?;
+    // A QDQ (int8) model's quantise/dequantise pairs become one f32 pass each, bit-equal;
+    // the pads they moved fold into their convolutions on a second declutter.
+    if crate::kernels::fuse_fake_quant(&mut graph).map_err(inference)? > 0 {
+        graph = graph.into_decluttered().map_err(inference)?;
+    }
+    Ok(graph)
 }
 
 #[cfg(test)]

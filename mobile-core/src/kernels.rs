@@ -46,6 +46,12 @@ pub(crate) fn fuse_fake_quant(model: &mut TypedModel) -> TractResult<usize> {
     fake_quant::fuse(model)
 }
 
+/// The NNEF operators of this module's graph surgery (the fused quantise/dequantise
+/// pass), for the plan cache, which stores graphs after it.
+pub(crate) fn nnef_registry() -> tract_nnef::internal::Registry {
+    fake_quant::nnef_registry()
+}
+
 /// Replaces the convolutions of a decluttered `model` (with the bias and
 /// ReLU6 that follow them) by Fruits' x86-64 operators, returning how many it
 /// replaced; 0 on a CPU without AVX2 and FMA, and on other architectures.

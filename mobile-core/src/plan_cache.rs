@@ -4,7 +4,8 @@
 //! protobuf, type inference and tract's declutter passes
 //! (docs/benchmarks-history.md, issue 2, the cold-start profile of 2026-12-01).
 //! Their result depends only on the model, its manifest,
-//! this crate's graph surgery and the tract version, so the first launch stores
+//! this crate's graph surgery (the int8 model's fused quantise/dequantise passes, which
+//! the archive names as `fruits_fake_quant`) and the tract version, so the first launch stores
 //! it as an NNEF archive and later launches read it back and run only tract's
 //! codegen, which picks this machine's kernels.
 //!
@@ -98,7 +99,10 @@ impl PlanCache {
         if !self.matches_manifest(&model) {
             return miss(&self.path, "input or output does not match the manifest");
         }
-        Some(model)
+        match model.into_decluttered() {
+            Ok(model) => Some(model),
+            Err(e) => miss(&self.path, &format!("cannot declutter: {e:#}")),
+        }
     }
 
     /// One f32 input and one output, of the manifest's shapes (a second line
@@ -184,8 +188,9 @@ fn warn_not_stored(path: &Path, error: String) {
     tracing::warn!(path = %path.display(), error, "cannot write the plan cache");
 }
 
+/// NNEF with the ONNX operators tract keeps and Fruits' own graph surgery.
 fn nnef() -> tract_nnef::framework::Nnef {
-    tract_nnef::nnef().with_onnx()
+    tract_nnef::nnef().with_onnx().with_registry(crate::kernels::nnef_registry())
 }
 
 /// The tract version an NNEF archive was written by.

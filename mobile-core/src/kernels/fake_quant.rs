@@ -16,13 +16,16 @@
 //! is zero: the `Pad` meets its convolution again, and tract's declutter folds it into the
 //! convolution's own padding, as it does in the f32 model.
 
+use tract_nnef::internal::{
+    IntoAst, ModelBuilder, Parameter, RValue, Registry, ResolvedInvocation, TypeName, Value, invocation, numeric,
+};
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::array::{Pad, PadMode};
 use tract_onnx::tract_core::ops::element_wise::ElementWiseOp;
-use tract_onnx::tract_core::ops::quant::{DequantizeLinearF32, QuantizeLinearU8};
+use tract_onnx::tract_core::ops::quant::{DequantizeLinearF32, LookupTable, QuantizeLinearU8};
 
 /// `x -> clamp(round_ties_even(x * multiplier), low, high) * scale`, element-wise on f32.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct FakeQuant {
     /// The quantiser's multiplier (1 / its scale).
     multiplier: f32,
@@ -117,6 +120,44 @@ impl TypedOp for FakeQuant {
     as_op!();
 }
 
+/// The NNEF fragment of a [`FakeQuant`] in a stored graph (the plan cache's).
+const NNEF_NAME: &str = "fruits_fake_quant";
+
+/// The registry that writes and reads [`FakeQuant`] in NNEF: `fruits_fake_quant(input,
+/// multiplier, low, high, scale)`, each parameter an f32 written in its shortest exact form.
+pub(crate) fn nnef_registry() -> Registry {
+    let mut registry = Registry::new("fruits").with_doc("Fruits' fused quantise/dequantise pass (fake_quant.rs).");
+    registry.register_dumper(dump);
+    let parameters: Vec<Parameter> = std::iter::once(TypeName::Scalar.tensor().named("input"))
+        .chain(["multiplier", "low", "high", "scale"].map(|name| TypeName::Scalar.named(name)))
+        .collect();
+    registry.register_primitive(NNEF_NAME, &parameters, &[("output", TypeName::Scalar.tensor())], load);
+    registry
+}
+
+fn dump(ast: &mut IntoAst, node: &TypedNode, op: &FakeQuant) -> TractResult<Option<Arc<RValue>>> {
+    let input = ast.mapping[&node.inputs[0]].clone();
+    let FakeQuant { multiplier, low, high, scale } = *op;
+    let named =
+        [("multiplier", multiplier), ("low", low), ("high", high), ("scale", scale)].map(|(n, v)| (n, numeric(v)));
+    Ok(Some(invocation(NNEF_NAME, &[input], &named)))
+}
+
+fn load(builder: &mut ModelBuilder, invocation: &ResolvedInvocation) -> TractResult<Value> {
+    let input = invocation.named_arg_as(builder, "input")?;
+    let op = FakeQuant {
+        multiplier: invocation.named_arg_as(builder, "multiplier")?,
+        low: invocation.named_arg_as(builder, "low")?,
+        high: invocation.named_arg_as(builder, "high")?,
+        scale: invocation.named_arg_as(builder, "scale")?,
+    };
+    ensure!(
+        [op.multiplier, op.low, op.high, op.scale].iter().all(|v| v.is_finite()) && op.low <= op.high,
+        "{NNEF_NAME}: parameters out of range: {op:?}"
+    );
+    builder.wire(op, &[input])
+}
+
 /// Fuses every quantise/dequantise pair of `model` into a [`FakeQuant`] and moves those
 /// that follow a zero `Pad` in front of it, returning how many pairs it fused (0 for a
 /// float model). The caller declutters again when any moved, so that the pads fold.
@@ -149,14 +190,40 @@ fn pair_patch(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPat
     if model.outlet_fact(node.inputs[0])?.datum_type != f32::datum_type() {
         return Ok(None);
     }
-    let Some(next) = model.single_succ(id)? else { return Ok(None) };
-    let Some(dequantize) = next.op_as::<DequantizeLinearF32>() else { return Ok(None) };
+    // Between the two, tract may leave reshapes and the identity table it made of a
+    // dequantise/requantise pair of equal scales (the model's last one): both keep values.
+    let mut between = Vec::new();
+    let mut next = model.single_succ(id)?;
+    let dequantize = loop {
+        let Some(succ) = next else { return Ok(None) };
+        if let Some(dequantize) = succ.op_as::<DequantizeLinearF32>() {
+            break dequantize;
+        }
+        if let Some(axis) = succ.op_as::<AxisOp>() {
+            between.push((succ.name.clone(), axis.clone()));
+        } else if !is_identity_table(succ) {
+            return Ok(None);
+        }
+        next = model.single_succ(succ.id)?;
+    };
     let Some(op) = FakeQuant::new(quantize, dequantize) else { return Ok(None) };
+    let Some(last) = next else { return Ok(None) };
     let mut patch = TypedModelPatch::default();
     let input = patch.tap_model(model, node.inputs[0])?;
-    let out = patch.wire_node(&node.name, op, &[input])?[0];
-    patch.shunt_outside(model, OutletId::new(next.id, 0), out)?;
+    let mut out = patch.wire_node(&node.name, op, &[input])?[0];
+    for (name, axis) in between {
+        out = patch.wire_node(name, axis, &[out])?[0];
+    }
+    patch.shunt_outside(model, OutletId::new(last.id, 0), out)?;
     Ok(Some(patch))
+}
+
+/// Whether `node` is a u8 lookup table mapping every value to itself.
+fn is_identity_table(node: &TypedNode) -> bool {
+    let table = node.op_as::<ElementWiseOp>().and_then(|op| op.0.downcast_ref::<LookupTable>());
+    table.is_some_and(|t| {
+        t.table.table().iter().enumerate().all(|(i, &v)| usize::from(v) == i) && t.table.table().len() == 256
+    })
 }
 
 /// `x -> Pad(0) -> FakeQuant` becomes `x -> FakeQuant -> Pad(0)` (the same values).
@@ -172,7 +239,7 @@ fn pad_swap_patch(model: &TypedModel, id: usize) -> TractResult<Option<TypedMode
     }
     let mut patch = TypedModelPatch::default();
     let input = patch.tap_model(model, pad_node.inputs[0])?;
-    let quantized = patch.wire_node(&node.name, fake.clone(), &[input])?[0];
+    let quantized = patch.wire_node(&node.name, *fake, &[input])?[0];
     let padded = patch.wire_node(&pad_node.name, pad.clone(), &[quantized])?[0];
     patch.shunt_outside(model, OutletId::new(id, 0), padded)?;
     Ok(Some(patch))
@@ -243,6 +310,31 @@ mod tests {
             };
             assert_eq!(bits(&a), bits(&b), "pad {pad}");
         }
+    }
+
+    /// The plan cache stores fused graphs: written to NNEF and read back, one computes the
+    /// same bits (each parameter survives its text form exactly).
+    #[test]
+    fn a_fused_graph_round_trips_through_nnef() {
+        let nnef = tract_nnef::nnef().with_registry(nnef_registry());
+        let mut fused = pair_model(true);
+        fuse(&mut fused).unwrap();
+        let tar = nnef.write_to_tar(&fused, Vec::new()).unwrap();
+        let read = nnef.model_for_read(&mut std::io::Cursor::new(tar)).unwrap();
+        let found: Vec<&FakeQuant> = read.nodes().iter().filter_map(|n| n.op_as::<FakeQuant>()).collect();
+        assert_eq!(found, [fused.nodes().iter().find_map(|n| n.op_as::<FakeQuant>()).unwrap()]);
+        let values: Vec<f32> = (0..60).map(|i| (i as f32 - 23.0) * 0.0137).collect();
+        let x = tract_ndarray::Array4::from_shape_vec((1, 5, 4, 3), values).unwrap().into_tensor();
+        assert_eq!(run(read, &x), run(fused, &x));
+        // Without the registry the archive is refused, not misread.
+        let tar = nnef.write_to_tar(&pair_model_fused(), Vec::new()).unwrap();
+        assert!(tract_nnef::nnef().model_for_read(&mut std::io::Cursor::new(tar)).is_err());
+    }
+
+    fn pair_model_fused() -> TypedModel {
+        let mut model = pair_model(false);
+        fuse(&mut model).unwrap();
+        model
     }
 
     #[test]
