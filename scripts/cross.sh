@@ -18,7 +18,8 @@
 #     kernels, and preprocessing against Pillow: the test runs the host's python3 on
 #     scripts/ort_reference.py, which an emulated process can exec natively);
 #   - on ARM64, large_jpeg (libjpeg-turbo's NEON scaled decode against the full decode, and
-#     damaged large JPEGs refused);
+#     damaged large JPEGs refused) and int8_golden (the int8 model's embeddings of two photos
+#     through NEON, against the x86-64 host's, within the tolerance the test states);
 #   - on ARM64, the UniFFI `bindings` crate (fruits-ffi): its cdylib and its golden test (the
 #     SDK facade embeds the golden photo within 1e-3 of the host's values and throws its typed
 #     errors), in the same invocation so that the library shares the tests' build;
@@ -223,9 +224,9 @@ for t in $TARGETS; do
     lib=$(bindings_package)
     tests=(-p fruits-formats -p fruits-core --lib --test kernels --test ort_parity)
     if [ "$FULL" = 1 ]; then
-        tests+=(--test bad_input --test wrong_model --test large_jpeg --test plan_cache -p "$lib" --test golden)
+        tests+=(--test bad_input --test wrong_model --test large_jpeg --test plan_cache --test int8_golden -p "$lib" --test golden)
     else
-        case "$t" in aarch64-*) tests+=(--test large_jpeg -p "$lib" --test golden) ;; esac
+        case "$t" in aarch64-*) tests+=(--test large_jpeg --test int8_golden -p "$lib" --test golden) ;; esac
     fi
     if ! "${neon[@]}" "$CARGO" test "${common[@]}" "${tests[@]}" -- --nocapture 2>&1 | tee "$log_file"; then
         status=1

@@ -99,6 +99,9 @@ impl PlanCache {
         if !self.matches_manifest(&model) {
             return miss(&self.path, "input or output does not match the manifest");
         }
+        // NNEF writes some operators in forms tract's declutter rewrites again (depthwise
+        // convolutions, reshapes around products); only the decluttered graph meets Fruits'
+        // kernels as the one built from ONNX does.
         match model.into_decluttered() {
             Ok(model) => Some(model),
             Err(e) => miss(&self.path, &format!("cannot declutter: {e:#}")),

@@ -65,6 +65,8 @@ struct Matched {
     bias: Option<Vec<f32>>,
     /// The output's channel axis.
     channel_axis: usize,
+    /// The activations.
+    input: OutletId,
 }
 
 /// The patch replacing node `id` and its fused successors, if it matches.
@@ -123,7 +125,7 @@ fn direct_conv_patch(model: &TypedModel, id: usize, simd: Simd) -> TractResult<O
         }
     };
     let mut patch = TypedModelPatch::default();
-    let input = patch.tap_model(model, node.inputs[0])?;
+    let input = patch.tap_model(model, c.input)?;
     let wire = patch.wire_node(format!("{}.fruits_direct", node.name), op, &[input])?;
     patch.shunt_outside(model, last.id.into(), wire[0])?;
     Ok(Some(patch))
@@ -134,8 +136,11 @@ fn pointwise(model: &TypedModel, node: &TypedNode, einsum: &EinSum) -> TractResu
     if einsum.q_params.is_some() || einsum.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
         return Ok(None);
     }
-    let x_fact = model.outlet_fact(node.inputs[0])?;
-    let w_fact = model.outlet_fact(node.inputs[1])?;
+    // The constant matrix is either input (a graph read back from the plan cache has some
+    // weights first).
+    let (xi, wi) = if model.outlet_fact(node.inputs[1])?.konst.is_some() { (0, 1) } else { (1, 0) };
+    let x_fact = model.outlet_fact(node.inputs[xi])?;
+    let w_fact = model.outlet_fact(node.inputs[wi])?;
     let y_fact = model.outlet_fact(node.id.into())?;
     let (Some(x_shape), Some(y_shape), Some(weights)) =
         (x_fact.shape.as_concrete(), y_fact.shape.as_concrete(), w_fact.konst.clone())
@@ -150,7 +155,7 @@ fn pointwise(model: &TypedModel, node: &TypedNode, einsum: &EinSum) -> TractResu
     let (mut k_axis, mut n_axis) = (None, None);
     let mut positions: Vec<(usize, usize)> = Vec::new(); // (x axis, y axis), size > 1
     for axis in einsum.axes.iter_all_axes() {
-        let (x, w, y) = (&axis.inputs[0], &axis.inputs[1], &axis.outputs[0]);
+        let (x, w, y) = (&axis.inputs[xi], &axis.inputs[wi], &axis.outputs[0]);
         if x.len() > 1 || w.len() > 1 || y.len() > 1 {
             return Ok(None);
         }
@@ -189,7 +194,8 @@ fn pointwise(model: &TypedModel, node: &TypedNode, einsum: &EinSum) -> TractResu
     } else {
         (0..outputs).flat_map(|n| (0..inputs).map(move |k| w[k * outputs + n])).collect()
     };
-    Ok(Some(Matched { kind: Kind::Dense(Shape::Pointwise(p)), weights, outputs, bias: None, channel_axis: yn }))
+    let input = node.inputs[xi];
+    Ok(Some(Matched { kind: Kind::Dense(Shape::Pointwise(p)), weights, outputs, bias: None, channel_axis: yn, input }))
 }
 
 /// Reads `conv` at `node` as a dense (one group) or depthwise (one group per
@@ -260,7 +266,14 @@ fn convolution(model: &TypedModel, node: &TypedNode, conv: &Conv) -> TractResult
             .collect();
         (Kind::Dense(Shape::Spatial(s)), weights)
     };
-    Ok(Some(Matched { kind, weights, outputs, bias: Some(bias), channel_axis: y_shape.len() - 1 }))
+    Ok(Some(Matched {
+        kind,
+        weights,
+        outputs,
+        bias: Some(bias),
+        channel_axis: y_shape.len() - 1,
+        input: node.inputs[0],
+    }))
 }
 
 /// The layout of a tensor whose significant axes are `positions` and `channel`:
