@@ -97,15 +97,21 @@ pub fn projection_prefix(model: &ModelId) -> String {
     format!("{PROJECTION_PREFIX}{model}/")
 }
 
+/// The key of the published file `file` in `model`'s series (what [`MODEL_FILE_ROUTE`]
+/// serves for that model and file).
+pub fn published_key(model: &ModelId, file: &str) -> String {
+    format!("{}{file}", projection_prefix(model))
+}
+
 /// The key of `model`'s projection artifact `version`.
 pub fn projection_key(model: &ModelId, version: u32) -> String {
-    format!("{}v{version}.bin", projection_prefix(model))
+    published_key(model, &format!("v{version}.bin"))
 }
 
 /// The key of the signed manifest naming `model`'s current projection, as stored and as
 /// served over HTTP.
 pub fn latest_key(model: &ModelId) -> String {
-    format!("{}{LATEST_FILE}", projection_prefix(model))
+    published_key(model, LATEST_FILE)
 }
 
 /// The file name of a key published directly in `model`'s series (what a phone of that

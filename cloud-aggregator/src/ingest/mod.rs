@@ -353,7 +353,7 @@ async fn model_file(
         return StatusCode::NOT_FOUND.into_response();
     }
     let storage = s.storage.clone();
-    let key = format!("{}{file}", layout::projection_prefix(&model));
+    let key = layout::published_key(&model, &file);
     let bytes = match tokio::task::spawn_blocking(move || storage.get(&key)).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => return StatusCode::NOT_FOUND.into_response(),
